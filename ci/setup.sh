@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every prerequisite of the build, the VM runner and the tests on a fresh Debian 12
+# machine. Idempotent: when everything is present it only checks and returns.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+packages=(
+  rustc-web rust-web-src
+  clang-19 lld-19 llvm-19 libclang-19-dev
+  flex bison bc libelf-dev libssl-dev cpio kmod xz-utils patch rsync
+  qemu-system-x86 busybox-static
+  linux-source-6.12
+  libnuma-dev libc6-dev gcc make
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! "$BINDGEN" --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
+  echo "setup: installing bindgen-cli $BINDGEN_VERSION from crates.io"
+  cargo install --locked --quiet bindgen-cli --version "$BINDGEN_VERSION" --root "$UKSM_CACHE/tools"
+fi
+
+"$RUSTC" --version | grep -q '^rustc 1\.' || { echo "setup: $RUSTC is not usable" >&2; exit 1; }
+echo "setup: ok ($("$RUSTC" --version), bindgen $("$BINDGEN" --version | awk '{print $2}'), clang $(clang-19 --version | head -1 | awk '{print $4}'))"

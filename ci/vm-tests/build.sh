@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the static test programs of the VM into $1: ours, and the kernel's KSM selftests
+# (tools/testing/selftests/mm/ksm_functional_tests.c and ksm_tests.c) from the hooked tree.
+set -euo pipefail
+. "$(dirname "$0")/../env.sh"
+out=${1:?usage: build.sh OUTDIR}
+src=$(dirname "$0")
+kc=$UKSM_CACHE/linux-$KVER
+mkdir -p "$out/ksm"
+cflags=(-static -O2 -Wall -Wextra -Werror -Wno-unused-parameter)
+gcc "${cflags[@]}" -pthread -o "$out/vma_churn" "$src/vma_churn.c"
+for p in sysfs_input ksm_dup dup_workload; do
+  gcc "${cflags[@]}" -o "$out/$p" "$src/$p.c"
+done
+st=$kc/tree/tools/testing/selftests/mm
+ksm_cflags=(-static -O2 -w -U_FORTIFY_SOURCE -I "$kc/tree" -isystem "$kc/tree/tools/include/uapi" -isystem "$kc/headers/include")
+gcc "${ksm_cflags[@]}" -o "$out/ksm/ksm_functional_tests" "$st/ksm_functional_tests.c" "$st/vm_util.c" "$st/thp_settings.c"
+gcc "${ksm_cflags[@]}" -o "$out/ksm/ksm_tests" "$st/ksm_tests.c" "$st/vm_util.c" "$st/thp_settings.c" -lnuma

@@ -1,0 +1,17 @@
+# Helpers for the VM test scripts (sourced).
+U=/sys/kernel/mm/uksm
+fail() { echo "FAIL: $*"; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+get() { cat "$U/$1"; }
+loaded() { grep -q '^uksm ' /proc/modules; }
+# Slab and vmalloc memory in kB, after dropping caches.
+kernel_mem_kb() {
+  echo 3 > /proc/sys/vm/drop_caches
+  awk '/^(Slab|VmallocUsed):/ { s += $2 } END { print s }' /proc/meminfo
+}
+# Stops a churn started by vma_churn (whole process group), if one runs.
+stop_churn() {
+  [ -f /tmp/churn.pgid ] && kill -KILL -"$(cat /tmp/churn.pgid)" 2>/dev/null
+  rm -f /tmp/churn.pgid
+  wait 2>/dev/null
+}

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Runs every VM test (or those listed in /tests/selected) and prints one
+# "UKSM-TEST PASS|FAIL|SKIP name (seconds)" line per test.
+cd /tests
+tests="modinfo params sysfs_input ksm_fence run_control registry_accuracy load_cycles ksm_selftests"
+selected=$(cat /tests/selected 2>/dev/null)
+[ -n "$selected" ] && tests=$selected
+for t in $tests; do
+  echo "=== $t"
+  start=$(cut -d. -f1 /proc/uptime)
+  timeout 900 /tests/t_$t.sh
+  rc=$?
+  secs=$(( $(cut -d. -f1 /proc/uptime) - start ))
+  if [ $rc = 0 ]; then r=PASS; elif [ $rc = 77 ]; then r=SKIP; else r=FAIL; fi
+  # Whatever a test left behind must not disturb the next one.
+  [ -f /tmp/churn.pgid ] && kill -KILL -"$(cat /tmp/churn.pgid)" 2>/dev/null
+  rm -f /tmp/churn.pgid
+  grep -q '^uksm ' /proc/modules && rmmod uksm
+  echo "UKSM-TEST $r $t (${secs}s)"
+done

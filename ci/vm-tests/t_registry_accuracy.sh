@@ -1,0 +1,15 @@
+#!/bin/sh
+# The registry equals what /proc/*/smaps shows, exactly, at quiescent points: with uksm
+# loaded before the churn, loaded in the middle of it, and after it ended.
+. /tests/lib.sh
+trap stop_churn EXIT
+modprobe uksm || fail "modprobe"
+vma_churn run 25 6 & churn=$!
+sleep 2
+vma_churn check 8 || fail "registry differs from /proc (loaded before churn)"
+rmmod uksm || fail "rmmod under churn"
+modprobe uksm || fail "modprobe under churn"
+vma_churn check 8 || fail "registry differs from /proc (loaded during churn)"
+wait $churn
+vma_churn check 1 || fail "registry differs from /proc (after churn)"
+[ "$(get registry_anomalies)" = 0 ] || fail "registry anomalies: $(get registry_anomalies)"

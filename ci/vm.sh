@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Boots the hooked kernel under QEMU (TCG) with an initramfs holding busybox, uksm.ko
+# (installed as users install it: modules_install into extra/, depmod) and the VM tests.
+#
+#   ci/vm.sh tests [NAME...]     run the VM tests (all, or those named); closing line
+#                                "N passed, N failed"
+#   ci/vm.sh demo                load the module, run a workload, show what it did
+#   ci/vm.sh run FILE [ARGS...]  run a static binary or script with the module loaded
+#
+# Exit status is non-zero on a failed test, a timeout, or any kernel splat in the log.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+mode=${1:?usage: ci/vm.sh tests|demo|run ...}; shift
+kc=$UKSM_CACHE/linux-$KVER
+kdir=$kc/tree
+release=$(cat "$kdir/include/config/kernel.release")
+vmdir=$UKSM_CACHE/vm-$KVER
+root=$vmdir/root
+log=$vmdir/serial.log
+timeout_s=${UKSM_VM_TIMEOUT:-2400}
+
+rm -rf "$root"; mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,lib/modules,tests,extra}
+cp /bin/busybox "$root/bin/busybox"
+make -s -C "$UKSM_ROOT" KDIR="$kdir" "${KMAKE_ARGS[@]}" modules_install \
+  INSTALL_MOD_PATH="$root" INSTALL_MOD_DIR=extra INSTALL_MOD_STRIP= DEPMOD=true >/dev/null
+cp "$kdir"/modules.order "$kdir"/modules.builtin "$kdir"/modules.builtin.modinfo "$root/lib/modules/$release/" 2>/dev/null || true
+depmod -b "$root" "$release"
+
+# Test programs are static: the initramfs has no libc.
+"$UKSM_ROOT/ci/vm-tests/build.sh" "$root/tests"
+cp "$UKSM_ROOT"/ci/vm-tests/*.sh "$root/tests/"
+cp "$UKSM_ROOT/ci/vm-init.sh" "$root/init"
+chmod +x "$root/init" "$root"/tests/*.sh
+
+case $mode in
+  tests) printf '%s\n' "$@" > "$root/tests/selected" ;;
+  demo) ;;
+  run)
+    file=${1:?ci/vm.sh run FILE [ARGS...]}; shift
+    cp "$file" "$root/extra/"
+    printf '%s\n' "/extra/$(basename "$file")" "$@" > "$root/extra/command" ;;
+  *) echo "vm: unknown mode $mode" >&2; exit 2 ;;
+esac
+echo "$mode" > "$root/mode"
+
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$vmdir/initramfs.gz"
+
+echo "vm: booting $release ($mode), log in $log"
+start=$(date +%s)
+set +e
+timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3072 \
+  -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$vmdir/initramfs.gz" \
+  -append "console=ttyS0 loglevel=6 panic=-1 kmemleak=on quiet_after_init" \
+  -nographic -no-reboot -monitor none -serial stdio -display none </dev/null > "$log" 2>&1
+qemu_rc=$?
+set -e
+tr -d '\r' < "$log" > "$log.txt"; mv "$log.txt" "$log"
+elapsed=$(( $(date +%s) - start ))
+
+status=0
+if [ "$mode" = tests ]; then
+  grep -E '^UKSM-TEST (PASS|FAIL|SKIP)' "$log" || true
+fi
+grep -q '^UKSM-VM-DONE' "$log" || { echo "vm: the VM did not finish (qemu exit $qemu_rc after ${elapsed}s)"; tail -40 "$log"; status=1; }
+
+# Any kernel splat fails the run, whatever the tests said.
+splats=$(grep -nE 'BUG:|WARNING:|Oops|general protection fault|Kernel panic|KASAN|kmemleak: [0-9]+ new suspected|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|rcu: INFO|self-detected stall|soft lockup|blocked for more than|UBSAN|list_add corruption|list_del corruption|refcount_t:' "$log" || true)
+if [ -n "$splats" ]; then
+  echo "vm: kernel splat in the log:"; echo "$splats" | head -20; status=1
+fi
+taint=$(sed -n 's/^UKSM-TAINT \([0-9]*\)$/\1/p' "$log" | tail -1)
+# Allowed taints: O (4096, out-of-tree module) and E (8192, unsigned module).
+if [ -n "$taint" ] && [ $(( taint & ~(4096 | 8192) )) -ne 0 ]; then
+  echo "vm: kernel tainted ($taint)"; status=1
+fi
+
+case $mode in
+  tests)
+    passed=$(grep -c '^UKSM-TEST PASS' "$log" || true)
+    failed=$(grep -c '^UKSM-TEST FAIL' "$log" || true)
+    [ "$failed" = 0 ] || status=1
+    [ "$passed" -gt 0 ] || status=1
+    echo "vm: ${elapsed}s in the VM"
+    echo "$passed passed, $failed failed" ;;
+  *)
+    sed -n '/^UKSM-OUTPUT-BEGIN/,/^UKSM-OUTPUT-END/p' "$log" | sed '1d;$d'
+    echo "vm: ${elapsed}s in the VM" ;;
+esac
+exit $status

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C glue of uksm.ko: what the Rust crate cannot reach through the 6.12 `kernel` crate.
+ *
+ *  - the ksm_hooks registration table (include/linux/ksm_hooks.h is not in the bindings);
+ *  - module parameters and the /sys/kernel/mm/uksm/ attributes (no Rust abstraction in
+ *    6.12): both forward to the tunable table in Rust, which validates and stores values;
+ *  - one-line wrappers of static inline functions and macros (mmap locks, wait_event,
+ *    kthread_run, vm_area_struct fields, the process list walk).
+ *
+ * No policy lives here. Functions named uksm_rs_* are implemented in Rust.
+ */
+#include <linux/freezer.h>
+#include <linux/ksm_hooks.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
+#include <linux/moduleparam.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+#include <linux/wait.h>
+
+#include "glue.h"
+
+/* Implemented in Rust (module/hooks.rs, module/tunables.rs, module/scanner.rs). */
+void uksm_rs_vma_linked(struct vm_area_struct *vma);
+void uksm_rs_vma_free(struct vm_area_struct *vma);
+int uksm_rs_param_set(const char *name, const char *val);
+u64 uksm_rs_param_get(const char *name);
+size_t uksm_rs_attr_count(void);
+const char *uksm_rs_attr_name(size_t idx);
+bool uksm_rs_attr_writable(size_t idx);
+u64 uksm_rs_attr_get(size_t idx);
+int uksm_rs_attr_set(size_t idx, const char *buf, size_t len);
+int uksm_rs_thread_main(void *data);
+
+/* Hooks */
+
+static const struct ksm_hook_ops uksm_hook_ops = {
+	.owner = THIS_MODULE,
+	.vma_linked = uksm_rs_vma_linked,
+	.vma_free = uksm_rs_vma_free,
+};
+
+int uksm_hooks_register(void)
+{
+	return ksm_hooks_register(&uksm_hook_ops);
+}
+
+void uksm_hooks_unregister(void)
+{
+	ksm_hooks_unregister(&uksm_hook_ops);
+}
+
+/* Module parameters: values live in Rust; read-only at runtime (use sysfs). */
+
+static int uksm_param_set(const char *val, const struct kernel_param *kp)
+{
+	if (!val)
+		return -EINVAL;
+	return uksm_rs_param_set(kp->name, val);
+}
+
+static int uksm_param_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%llu\n", uksm_rs_param_get(kp->name));
+}
+
+static const struct kernel_param_ops uksm_param_ops = {
+	.set = uksm_param_set,
+	.get = uksm_param_get,
+};
+
+module_param_cb(run, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(run, "1: scan from load on (default), 0: load idle; change later in /sys/kernel/mm/uksm/run");
+module_param_cb(sleep_millisecs, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(sleep_millisecs, "milliseconds uksmd sleeps between scan rounds, 0..3600000 (default 100)");
+module_param_cb(stats_interval_secs, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(stats_interval_secs, "seconds between statistics lines in the kernel log, 0 = none, up to 86400 (default 60)");
+
+/* /sys/kernel/mm/uksm/: one attribute per entry of the Rust attribute table. */
+
+struct uksm_attr {
+	struct kobj_attribute ka;
+	size_t idx;
+};
+
+static struct kobject *uksm_kobj;
+static struct uksm_attr *uksm_attrs;
+static struct attribute **uksm_attr_list;
+static struct attribute_group uksm_attr_group;
+
+static ssize_t uksm_attr_show(struct kobject *kobj, struct kobj_attribute *ka, char *buf)
+{
+	return sysfs_emit(buf, "%llu\n",
+			  uksm_rs_attr_get(container_of(ka, struct uksm_attr, ka)->idx));
+}
+
+static ssize_t uksm_attr_store(struct kobject *kobj, struct kobj_attribute *ka,
+			       const char *buf, size_t count)
+{
+	int err = uksm_rs_attr_set(container_of(ka, struct uksm_attr, ka)->idx, buf, count);
+
+	return err ? err : count;
+}
+
+static void uksm_sysfs_free(void)
+{
+	kfree(uksm_attr_list);
+	kfree(uksm_attrs);
+	uksm_attr_list = NULL;
+	uksm_attrs = NULL;
+}
+
+int uksm_sysfs_create(void)
+{
+	size_t i, n = uksm_rs_attr_count();
+	int err;
+
+	uksm_attrs = kcalloc(n, sizeof(*uksm_attrs), GFP_KERNEL);
+	uksm_attr_list = kcalloc(n + 1, sizeof(*uksm_attr_list), GFP_KERNEL);
+	if (!uksm_attrs || !uksm_attr_list) {
+		uksm_sysfs_free();
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		struct uksm_attr *a = &uksm_attrs[i];
+
+		sysfs_attr_init(&a->ka.attr);
+		a->idx = i;
+		a->ka.attr.name = uksm_rs_attr_name(i);
+		a->ka.show = uksm_attr_show;
+		if (uksm_rs_attr_writable(i)) {
+			a->ka.attr.mode = 0644;
+			a->ka.store = uksm_attr_store;
+		} else {
+			a->ka.attr.mode = 0444;
+		}
+		uksm_attr_list[i] = &a->ka.attr;
+	}
+	uksm_attr_group.attrs = uksm_attr_list;
+
+	uksm_kobj = kobject_create_and_add("uksm", mm_kobj);
+	if (!uksm_kobj) {
+		uksm_sysfs_free();
+		return -ENOMEM;
+	}
+	err = sysfs_create_group(uksm_kobj, &uksm_attr_group);
+	if (err) {
+		kobject_put(uksm_kobj);
+		uksm_kobj = NULL;
+		uksm_sysfs_free();
+	}
+	return err;
+}
+
+void uksm_sysfs_remove(void)
+{
+	/* Removing the group waits for running show/store calls to finish. */
+	sysfs_remove_group(uksm_kobj, &uksm_attr_group);
+	kobject_put(uksm_kobj);
+	uksm_kobj = NULL;
+	uksm_sysfs_free();
+}
+
+/* The uksmd thread. */
+
+static DECLARE_WAIT_QUEUE_HEAD(uksm_thread_wait_queue);
+static bool uksm_thread_kicked;
+
+static int uksm_thread_fn(void *data)
+{
+	set_freezable();
+	set_user_nice(current, 5);
+	return uksm_rs_thread_main(data);
+}
+
+struct task_struct *uksm_thread_start(void)
+{
+	return kthread_run(uksm_thread_fn, NULL, "uksmd");
+}
+
+bool uksm_is_err(const void *ptr)
+{
+	return IS_ERR(ptr);
+}
+
+long uksm_ptr_err(const void *ptr)
+{
+	return PTR_ERR(ptr);
+}
+
+int uksm_thread_stop(struct task_struct *task)
+{
+	return kthread_stop(task);
+}
+
+bool uksm_thread_should_stop(void)
+{
+	return kthread_should_stop();
+}
+
+void uksm_thread_kick(void)
+{
+	WRITE_ONCE(uksm_thread_kicked, true);
+	wake_up_interruptible(&uksm_thread_wait_queue);
+}
+
+#define UKSM_THREAD_WOKEN (kthread_should_stop() || READ_ONCE(uksm_thread_kicked))
+
+void uksm_thread_wait(long timeout_ms)
+{
+	if (timeout_ms < 0)
+		wait_event_freezable(uksm_thread_wait_queue, UKSM_THREAD_WOKEN);
+	else
+		wait_event_freezable_timeout(uksm_thread_wait_queue, UKSM_THREAD_WOKEN,
+					     msecs_to_jiffies(timeout_ms));
+	WRITE_ONCE(uksm_thread_kicked, false);
+}
+
+void uksm_cond_resched(void)
+{
+	cond_resched();
+}
+
+/* Processes and VMAs */
+
+size_t uksm_collect_mms(struct mm_struct **mms, size_t cap)
+{
+	struct task_struct *g, *t;
+	size_t n = 0;
+
+	rcu_read_lock();
+	for_each_process_thread(g, t) {
+		struct mm_struct *mm;
+
+		if (n == cap) {
+			n++;
+			break;
+		}
+		mm = get_task_mm(t);
+		if (mm)
+			mms[n++] = mm;
+	}
+	rcu_read_unlock();
+	return n;
+}
+
+void uksm_mmput(struct mm_struct *mm)
+{
+	mmput(mm);
+}
+
+struct vm_area_struct *uksm_find_vma(struct mm_struct *mm, unsigned long addr)
+{
+	return find_vma(mm, addr);
+}
+
+void uksm_mmap_read_lock(struct mm_struct *mm)
+{
+	mmap_read_lock(mm);
+}
+
+void uksm_mmap_read_unlock(struct mm_struct *mm)
+{
+	mmap_read_unlock(mm);
+}
+
+unsigned long uksm_vma_flags(const struct vm_area_struct *vma)
+{
+	return READ_ONCE(vma->vm_flags);
+}
+
+bool uksm_vma_is_anonymous(const struct vm_area_struct *vma)
+{
+	return !READ_ONCE(vma->vm_ops);	/* vma_is_anonymous() */
+}
+
+unsigned long uksm_vma_start(const struct vm_area_struct *vma)
+{
+	return READ_ONCE(vma->vm_start);
+}
+
+unsigned long uksm_vma_end(const struct vm_area_struct *vma)
+{
+	return READ_ONCE(vma->vm_end);
+}
+
+void *uksm_vma_private(const struct vm_area_struct *vma)
+{
+	return READ_ONCE(vma->ksm_private);
+}
+
+void uksm_vma_set_private(struct vm_area_struct *vma, void *slot)
+{
+	WRITE_ONCE(vma->ksm_private, slot);
+}
+
+/* The vm_flags that exclude a VMA from merging (see docs/vma-registry.md). */
+unsigned long uksm_vm_flags_unmergeable(void)
+{
+	return VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND |
+	       VM_HUGETLB | VM_MIXEDMAP | VM_GROWSDOWN | VM_GROWSUP;
+}

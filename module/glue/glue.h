@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * API of the C glue of uksm.ko, as called from Rust (module/sys.rs declares the same
+ * functions; keep the two in step).
+ */
+#ifndef UKSM_GLUE_H
+#define UKSM_GLUE_H
+
+#include <linux/types.h>
+
+struct mm_struct;
+struct task_struct;
+struct vm_area_struct;
+
+int uksm_hooks_register(void);
+void uksm_hooks_unregister(void);
+
+int uksm_sysfs_create(void);
+void uksm_sysfs_remove(void);
+
+struct task_struct *uksm_thread_start(void);
+int uksm_thread_stop(struct task_struct *task);
+bool uksm_thread_should_stop(void);
+void uksm_thread_kick(void);
+void uksm_thread_wait(long timeout_ms);
+void uksm_cond_resched(void);
+bool uksm_is_err(const void *ptr);
+long uksm_ptr_err(const void *ptr);
+
+size_t uksm_collect_mms(struct mm_struct **mms, size_t cap);
+void uksm_mmput(struct mm_struct *mm);
+void uksm_mmap_read_lock(struct mm_struct *mm);
+void uksm_mmap_read_unlock(struct mm_struct *mm);
+struct vm_area_struct *uksm_find_vma(struct mm_struct *mm, unsigned long addr);
+
+unsigned long uksm_vma_flags(const struct vm_area_struct *vma);
+bool uksm_vma_is_anonymous(const struct vm_area_struct *vma);
+unsigned long uksm_vma_start(const struct vm_area_struct *vma);
+unsigned long uksm_vma_end(const struct vm_area_struct *vma);
+void *uksm_vma_private(const struct vm_area_struct *vma);
+void uksm_vma_set_private(struct vm_area_struct *vma, void *slot);
+unsigned long uksm_vm_flags_unmergeable(void);
+
+#endif /* UKSM_GLUE_H */

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The VMA registry: one [`VmaSlot`] for every VMA the module may merge pages of.
+//!
+//! # Which VMAs
+//!
+//! A VMA is tracked when it is anonymous (`vma_is_anonymous()`: no `vm_ops`, which includes
+//! private mappings of /dev/zero) and has none of the flags in
+//! `uksm_vm_flags_unmergeable()`: `VM_SHARED`, `VM_MAYSHARE` (shared memory is not
+//! copy-on-write), `VM_PFNMAP`, `VM_IO`, `VM_MIXEDMAP` (no normal pages), `VM_HUGETLB`,
+//! `VM_DONTEXPAND` (special mappings: vdso, vvar, driver mappings), `VM_GROWSDOWN` and
+//! `VM_GROWSUP` (stacks change their range outside the VMA hooks). These properties are set
+//! before a VMA is linked and never change afterwards, so a VMA's eligibility is decided
+//! once, when it is linked or adopted.
+//!
+//! # Lifetime
+//!
+//! The hook patch calls [`Registry::adopt`] whenever a VMA becomes visible in an mm and
+//! [`Registry::release`] before any VMA carrying a `ksm_private` pointer is freed. A slot
+//! therefore never outlives its VMA, and the `vma` pointer of a slot is valid while the
+//! registry lock is held. Range changes (split, merge, expand, shrink) keep the object, so
+//! page counts are read from the VMA, never cached.
+//!
+//! `vma->ksm_private` points at the VMA's slot exactly while the slot is in the tree; both
+//! change only under the registry lock.
+//!
+//! # Locking
+//!
+//! The registry lock is a spinlock taken inside `mmap_lock` (hooks run with it held) and
+//! never the other way round. Nothing sleeps under it.
+
+use crate::sys;
+use core::ffi::c_void;
+use core::ptr;
+use crate::sys::{mm_struct, vm_area_struct};
+use kernel::prelude::*;
+use kernel::rbtree::{RBTree, RBTreeNodeReservation};
+
+/// What the module keeps per tracked VMA.
+pub(crate) struct VmaSlot {
+    vma: *mut vm_area_struct,
+}
+
+// SAFETY: a slot is only a handle; the VMA it points to is accessed only under the
+// registry lock, from any thread, while the hooks guarantee it is alive (see module doc).
+unsafe impl Send for VmaSlot {}
+
+impl VmaSlot {
+    /// Pages the VMA spans now.
+    ///
+    /// Must be called with the registry lock held (the `&` comes from the locked tree).
+    fn pages(&self) -> usize {
+        // SAFETY: the slot is in the tree, so its VMA is alive (module invariant).
+        let (start, end) = unsafe { (sys::uksm_vma_start(self.vma), sys::uksm_vma_end(self.vma)) };
+        (end - start) >> kernel::page::PAGE_SHIFT
+    }
+}
+
+/// The tree of slots, keyed by VMA address.
+pub(crate) struct Registry {
+    slots: RBTree<usize, VmaSlot>,
+    vmas: usize,
+    /// Set once at unload: no VMA is adopted any more.
+    closing: bool,
+    /// Times a hook disagreed with the tree (a VMA linked twice, or released unknown).
+    anomalies: u64,
+}
+
+/// Counts a VMA walk found.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Totals {
+    pub(crate) vmas: usize,
+    pub(crate) pages: usize,
+}
+
+/// Whether the module may merge pages of `vma`.
+///
+/// # Safety
+///
+/// `vma` must be a valid VMA whose flags, `vm_ops` and mm are settled (linked, or looked up
+/// under its mm's mmap lock).
+pub(crate) unsafe fn is_eligible(vma: *const vm_area_struct) -> bool {
+    // SAFETY: the caller guarantees `vma` is valid.
+    unsafe {
+        sys::uksm_vma_is_anonymous(vma)
+            && sys::uksm_vma_flags(vma) & sys::uksm_vm_flags_unmergeable() == 0
+    }
+}
+
+impl Registry {
+    pub(crate) fn new() -> Self {
+        Registry { slots: RBTree::new(), vmas: 0, closing: false, anomalies: 0 }
+    }
+
+    /// Starts tracking `vma` if it is eligible and not tracked yet.
+    ///
+    /// `reservation` was allocated before the lock was taken; it is dropped if unused.
+    ///
+    /// # Safety
+    ///
+    /// `vma` must be linked in its mm, with that mm's mmap lock held (the hook contract, or
+    /// the adoption walk).
+    pub(crate) unsafe fn adopt(
+        &mut self,
+        vma: *mut vm_area_struct,
+        reservation: RBTreeNodeReservation<usize, VmaSlot>,
+    ) {
+        // SAFETY: `vma` is valid (caller).
+        if self.closing || !unsafe { sys::uksm_vma_private(vma) }.is_null() {
+            return;
+        }
+        let key = vma as usize;
+        if self.slots.insert(reservation.into_node(key, VmaSlot { vma })).is_some() {
+            // A VMA at this address was never released: its memory was reused without the
+            // free hook. Keep the new one.
+            self.anomalies += 1;
+        } else {
+            self.vmas += 1;
+        }
+        let slot = self.slots.get(&key).map_or(ptr::null(), |s| s as *const VmaSlot);
+        // SAFETY: `vma` is valid (caller); the slot stays at this address until released
+        // (tree nodes are boxed).
+        unsafe { sys::uksm_vma_set_private(vma, slot as *mut c_void) };
+    }
+
+    /// Stops tracking `vma`, which is about to be freed.
+    ///
+    /// # Safety
+    ///
+    /// `vma` must be valid (not yet freed).
+    pub(crate) unsafe fn release(&mut self, vma: *mut vm_area_struct) {
+        // Re-read under the lock: unload may have detached it meanwhile.
+        // SAFETY: `vma` is valid (caller).
+        if unsafe { sys::uksm_vma_private(vma) }.is_null() {
+            return;
+        }
+        // SAFETY: as above.
+        unsafe { sys::uksm_vma_set_private(vma, ptr::null_mut()) };
+        if self.slots.remove(&(vma as usize)).is_some() {
+            self.vmas -= 1;
+        } else {
+            self.anomalies += 1;
+        }
+    }
+
+    /// Detaches every slot from its VMA and refuses new ones; returns the tree to be freed
+    /// outside the lock.
+    pub(crate) fn close(&mut self) -> RBTree<usize, VmaSlot> {
+        self.closing = true;
+        for slot in self.slots.values() {
+            // SAFETY: the slot is in the tree, so its VMA is alive.
+            unsafe { sys::uksm_vma_set_private(slot.vma, ptr::null_mut()) };
+        }
+        self.vmas = 0;
+        core::mem::take(&mut self.slots)
+    }
+
+    /// Number of tracked VMAs and the pages they span now.
+    pub(crate) fn totals(&self) -> Totals {
+        Totals { vmas: self.vmas, pages: self.slots.values().map(VmaSlot::pages).sum() }
+    }
+
+    pub(crate) fn anomalies(&self) -> u64 {
+        self.anomalies
+    }
+
+    /// Visits up to `budget` slots from the first VMA address at or after `*next`, adding
+    /// them to `totals`; advances `*next`. Returns false once the end of the tree is reached.
+    pub(crate) fn walk(&mut self, next: &mut usize, budget: usize, totals: &mut Totals) -> bool {
+        let Some(mut cursor) = self.slots.cursor_lower_bound(next) else {
+            return false;
+        };
+        for _ in 0..budget {
+            let (key, slot) = cursor.current();
+            totals.vmas += 1;
+            totals.pages += slot.pages();
+            *next = key + 1;
+            match cursor.move_next() {
+                Some(c) => cursor = c,
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+/// The mms of all user processes, each held by a reference (`mmget`) until dropped.
+pub(crate) struct MmSnapshot {
+    mms: KVec<*mut mm_struct>,
+}
+
+impl MmSnapshot {
+    /// Takes a reference on the mm of every user thread, one per mm.
+    pub(crate) fn take() -> Result<Self> {
+        let mut cap = 256;
+        loop {
+            let mut mms = KVec::with_capacity(cap, GFP_KERNEL)?;
+            // SAFETY: `mms` has room for `cap` pointers; the glue writes at most `cap`.
+            let found = unsafe { sys::uksm_collect_mms(mms.as_mut_ptr(), cap) };
+            // SAFETY: the glue initialised min(found, cap) entries.
+            unsafe { mms.set_len(found.min(cap)) };
+            let snapshot = MmSnapshot { mms };
+            if found <= cap {
+                return Ok(snapshot.deduplicated());
+            }
+            // More threads than room: drop these references and try with more.
+            drop(snapshot);
+            cap = found * 2;
+        }
+    }
+
+    fn deduplicated(mut self) -> Self {
+        self.mms.sort_unstable();
+        let mut kept = 0;
+        for i in 0..self.mms.len() {
+            if kept > 0 && self.mms[kept - 1] == self.mms[i] {
+                // SAFETY: every entry holds one reference taken by the glue.
+                unsafe { sys::uksm_mmput(self.mms[i]) };
+            } else {
+                self.mms[kept] = self.mms[i];
+                kept += 1;
+            }
+        }
+        // SAFETY: the first `kept` entries are initialised; the rest were released above.
+        unsafe { self.mms.set_len(kept) };
+        self
+    }
+
+    pub(crate) fn mms(&self) -> &[*mut mm_struct] {
+        &self.mms
+    }
+}
+
+impl Drop for MmSnapshot {
+    fn drop(&mut self) {
+        for &mm in self.mms.iter() {
+            // SAFETY: each entry holds one reference taken by the glue.
+            unsafe { sys::uksm_mmput(mm) };
+        }
+    }
+}

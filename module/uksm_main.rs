@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! uksm.ko: Ultra Kernel Samepage Merging as a loadable module.
+//!
+//! Loading the module registers it with the kernel's ksm_hooks (see hooks/ in the
+//! repository), adopts every eligible VMA of every process into the [`registry`], creates
+//! /sys/kernel/mm/uksm/ and starts the `uksmd` thread ([`scanner`]). Unloading undoes all
+//! of that in reverse order and leaves no pointer into module memory behind.
+//!
+//! # Global state
+//!
+//! The hook callbacks, sysfs and the thread reach the one [`Uksm`] through [`Uksm::get`].
+//! It is published before the hooks are registered and withdrawn only after sysfs is gone,
+//! the thread has stopped and the hooks are unregistered (which waits for running
+//! callbacks), so every caller of `get` sees a live object.
+
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use crate::sys::vm_area_struct;
+use kernel::prelude::*;
+use kernel::rbtree::RBTreeNodeReservation;
+use kernel::sync::SpinLock;
+use kernel::time::Ktime;
+use kernel::{new_spinlock, pin_init};
+
+mod registry;
+mod scanner;
+mod sys;
+mod tunables;
+
+/// Kernel-independent logic: the files of the host-tested `uksm-logic` crate, compiled in.
+/// Public so that the crate's public API is not reported as unreachable here.
+pub mod logic {
+    #[path = "../logic/src/tunable.rs"]
+    pub mod tunable;
+}
+
+use logic::tunable::Id;
+use registry::{MmSnapshot, Registry, Totals};
+
+module! {
+    type: UksmModule,
+    name: "uksm",
+    author: "UKSM developers",
+    description: "Ultra Kernel Samepage Merging: system-wide merging of identical anonymous pages",
+    license: "GPL",
+}
+
+/// State shared by the hooks, sysfs and uksmd.
+#[pin_data]
+pub(crate) struct Uksm {
+    #[pin]
+    registry: SpinLock<Registry>,
+    full_scans: AtomicU64,
+    slot_alloc_failures: AtomicU64,
+    loaded_at: Ktime,
+}
+
+static STATE: AtomicPtr<Uksm> = AtomicPtr::new(ptr::null_mut());
+
+impl Uksm {
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Uksm {
+            registry <- new_spinlock!(Registry::new(), "uksm_registry"),
+            full_scans: AtomicU64::new(0),
+            slot_alloc_failures: AtomicU64::new(0),
+            loaded_at: Ktime::ktime_get(),
+        })
+    }
+
+    /// The module's state, while it is published (see the module documentation).
+    pub(crate) fn get() -> Option<&'static Uksm> {
+        // SAFETY: a non-null pointer is the pinned `Uksm` owned by `UksmModule`, which
+        // stays alive until every caller is gone (module documentation).
+        unsafe { STATE.load(Ordering::Acquire).as_ref() }
+    }
+
+    /// Tracks `vma` if eligible.
+    ///
+    /// # Safety
+    ///
+    /// `vma` must be linked in its mm with that mm's mmap lock held.
+    unsafe fn adopt(&self, vma: *mut vm_area_struct) {
+        // SAFETY: the caller guarantees `vma` is linked and settled.
+        if !unsafe { registry::is_eligible(vma) } {
+            return;
+        }
+        let Ok(reservation) = RBTreeNodeReservation::new(GFP_KERNEL) else {
+            self.slot_alloc_failures.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        // SAFETY: forwarded from the caller.
+        unsafe { self.registry.lock().adopt(vma, reservation) };
+    }
+
+    /// Adopts every eligible VMA of every process that exists now. VMAs created meanwhile
+    /// arrive through the hooks; adoption is idempotent.
+    fn adopt_existing(&self) -> Result<usize> {
+        let snapshot = MmSnapshot::take()?;
+        for &mm in snapshot.mms() {
+            // SAFETY: the snapshot holds a reference on `mm`.
+            unsafe { sys::uksm_mmap_read_lock(mm) };
+            let mut addr = 0;
+            loop {
+                // SAFETY: `mm` is alive and its mmap lock is held for read.
+                let vma = unsafe { sys::uksm_find_vma(mm, addr) };
+                if vma.is_null() {
+                    break;
+                }
+                // SAFETY: `vma` was found in `mm`'s tree under its mmap lock.
+                unsafe {
+                    addr = sys::uksm_vma_end(vma);
+                    self.adopt(vma);
+                }
+            }
+            // SAFETY: taken above.
+            unsafe { sys::uksm_mmap_read_unlock(mm) };
+            // SAFETY: no lock is held.
+            unsafe { sys::uksm_cond_resched() };
+        }
+        Ok(snapshot.mms().len())
+    }
+
+    pub(crate) fn registry_totals(&self) -> Totals {
+        self.registry.lock().totals()
+    }
+
+    pub(crate) fn registry_anomalies(&self) -> u64 {
+        self.registry.lock().anomalies()
+    }
+
+    pub(crate) fn full_scans(&self) -> u64 {
+        self.full_scans.load(Ordering::Relaxed)
+    }
+
+    /// Seconds since load.
+    fn uptime_secs(&self) -> i64 {
+        (Ktime::ktime_get() - self.loaded_at).to_ms() / 1000
+    }
+
+    /// The statistics line printed at load, periodically and at unload.
+    fn log_stats(&self, when: &str) {
+        let totals = self.registry_totals();
+        pr_info!(
+            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} uptime_secs={} slot_alloc_failures={} registry_anomalies={}\n",
+            when,
+            tunables::get(Id::Run),
+            totals.vmas,
+            totals.pages,
+            self.full_scans(),
+            self.uptime_secs(),
+            self.slot_alloc_failures.load(Ordering::Relaxed),
+            self.registry_anomalies(),
+        );
+    }
+}
+
+/// Hook: `vma` became visible in its mm (mmap lock held for write).
+#[no_mangle]
+unsafe extern "C" fn uksm_rs_vma_linked(vma: *mut vm_area_struct) {
+    if let Some(uksm) = Uksm::get() {
+        // SAFETY: ksm_hooks calls this with `vma` linked and its mmap lock held.
+        unsafe { uksm.adopt(vma) };
+    }
+}
+
+/// Hook: `vma`, which carries a `ksm_private` pointer, is about to be freed.
+#[no_mangle]
+unsafe extern "C" fn uksm_rs_vma_free(vma: *mut vm_area_struct) {
+    if let Some(uksm) = Uksm::get() {
+        // SAFETY: ksm_hooks calls this before `vma` is freed.
+        unsafe { uksm.registry.lock().release(vma) };
+    }
+}
+
+/// What is set up, torn down in reverse by `drop`.
+struct UksmModule {
+    state: Pin<KBox<Uksm>>,
+    registered: bool,
+    sysfs: bool,
+    thread: Option<scanner::Thread>,
+}
+
+impl kernel::Module for UksmModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let state = KBox::pin_init(Uksm::new(), GFP_KERNEL)?;
+        STATE.store(ptr::from_ref(&*state).cast_mut(), Ordering::Release);
+        let mut module = UksmModule { state, registered: false, sysfs: false, thread: None };
+
+        // SAFETY: the state the hooks reach is published.
+        if let Err(e) = kernel::error::to_result(unsafe { sys::uksm_hooks_register() }) {
+            pr_err!("cannot register with ksm_hooks ({:?}): built-in KSM is running or has merged pages (echo 2 > /sys/kernel/mm/ksm/run), or another implementation is loaded\n", e);
+            return Err(e);
+        }
+        module.registered = true;
+        let processes = module.state.adopt_existing()?;
+        // SAFETY: the attributes read the published state.
+        kernel::error::to_result(unsafe { sys::uksm_sysfs_create() })?;
+        module.sysfs = true;
+        module.thread = Some(scanner::Thread::start()?);
+        pr_info!("loaded: adopted the VMAs of {} processes\n", processes);
+        module.state.log_stats("stats");
+        Ok(module)
+    }
+}
+
+impl Drop for UksmModule {
+    fn drop(&mut self) {
+        if self.sysfs {
+            // SAFETY: created in init.
+            unsafe { sys::uksm_sysfs_remove() };
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.stop();
+        }
+        if self.registered {
+            let detached = self.state.registry.lock().close();
+            drop(detached);
+            // SAFETY: registered in init; every VMA is detached from its slot, and no slot
+            // is created any more.
+            unsafe { sys::uksm_hooks_unregister() };
+            self.state.log_stats("unloaded");
+        }
+        STATE.store(ptr::null_mut(), Ordering::Release);
+    }
+}
