@@ -66,11 +66,40 @@ pub(crate) struct Registry {
     anomalies: u64,
 }
 
-/// Counts a VMA walk found.
+/// Counts of tracked VMAs and the pages they span.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct Totals {
     pub(crate) vmas: usize,
     pub(crate) pages: usize,
+}
+
+/// A reference on an mm's users (`mmget`), dropped with `mmput`.
+pub(crate) struct MmRef(*mut mm_struct);
+
+impl MmRef {
+    pub(crate) fn as_ptr(&self) -> *mut mm_struct {
+        self.0
+    }
+}
+
+impl Drop for MmRef {
+    fn drop(&mut self) {
+        // SAFETY: `self` holds one reference, taken by `mmget_not_zero`.
+        unsafe { sys::uksm_mmput(self.0) };
+    }
+}
+
+/// A tracked VMA picked for scanning: where it was when picked, and its mm held alive.
+///
+/// The VMA itself may go away as soon as the registry lock is dropped; the scanner looks
+/// it up again under the mm's mmap lock before touching it.
+pub(crate) struct Target {
+    /// Registry key (the VMA's address).
+    pub(crate) key: usize,
+    pub(crate) vma: *mut vm_area_struct,
+    /// Start of the VMA when picked.
+    pub(crate) start: usize,
+    pub(crate) mm: MmRef,
 }
 
 /// Whether the module may merge pages of `vma`.
@@ -164,23 +193,19 @@ impl Registry {
         self.anomalies
     }
 
-    /// Visits up to `budget` slots from the first VMA address at or after `*next`, adding
-    /// them to `totals`; advances `*next`. Returns false once the end of the tree is reached.
-    pub(crate) fn walk(&mut self, next: &mut usize, budget: usize, totals: &mut Totals) -> bool {
-        let Some(mut cursor) = self.slots.cursor_lower_bound(next) else {
-            return false;
-        };
-        for _ in 0..budget {
-            let (key, slot) = cursor.current();
-            totals.vmas += 1;
-            totals.pages += slot.pages();
-            *next = key + 1;
-            match cursor.move_next() {
-                Some(c) => cursor = c,
-                None => return false,
+    /// The first tracked VMA with a key at or after `from` whose mm still has users.
+    pub(crate) fn next_target(&mut self, from: usize) -> Option<Target> {
+        let mut cursor = self.slots.cursor_lower_bound(&from)?;
+        loop {
+            let (&key, slot) = cursor.current();
+            // SAFETY: the slot is in the tree, so its VMA, and hence its mm, are alive.
+            let (mm, start) = unsafe { (sys::uksm_vma_mm(slot.vma), sys::uksm_vma_start(slot.vma)) };
+            // SAFETY: `mm` is alive (above); a zero user count means it is exiting.
+            if unsafe { sys::uksm_mmget_not_zero(mm) } {
+                return Some(Target { key, vma: slot.vma, start, mm: MmRef(mm) });
             }
+            cursor = cursor.move_next()?;
         }
-        true
     }
 }
 

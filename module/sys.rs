@@ -35,6 +35,10 @@ opaque!(
     /// `struct task_struct`.
     task_struct
 );
+opaque!(
+    /// `struct page`.
+    page
+);
 
 extern "C" {
     pub(crate) fn uksm_hooks_register() -> c_int;
@@ -54,10 +58,14 @@ extern "C" {
 
     pub(crate) fn uksm_collect_mms(mms: *mut *mut mm_struct, cap: usize) -> usize;
     pub(crate) fn uksm_mmput(mm: *mut mm_struct);
+    pub(crate) fn uksm_mmget_not_zero(mm: *mut mm_struct) -> bool;
+    pub(crate) fn uksm_mmap_read_trylock(mm: *mut mm_struct) -> bool;
+    pub(crate) fn uksm_vma_lookup(mm: *mut mm_struct, addr: usize) -> *mut vm_area_struct;
     pub(crate) fn uksm_mmap_read_lock(mm: *mut mm_struct);
     pub(crate) fn uksm_mmap_read_unlock(mm: *mut mm_struct);
     pub(crate) fn uksm_find_vma(mm: *mut mm_struct, addr: usize) -> *mut vm_area_struct;
 
+    pub(crate) fn uksm_vma_mm(vma: *const vm_area_struct) -> *mut mm_struct;
     pub(crate) fn uksm_vma_flags(vma: *const vm_area_struct) -> usize;
     pub(crate) fn uksm_vma_is_anonymous(vma: *const vm_area_struct) -> bool;
     pub(crate) fn uksm_vma_start(vma: *const vm_area_struct) -> usize;
@@ -65,4 +73,10 @@ extern "C" {
     pub(crate) fn uksm_vma_private(vma: *const vm_area_struct) -> *mut c_void;
     pub(crate) fn uksm_vma_set_private(vma: *mut vm_area_struct, slot: *mut c_void);
     pub(crate) fn uksm_vm_flags_unmergeable() -> usize;
+
+    pub(crate) fn uksm_get_anon_page(vma: *mut vm_area_struct, addr: usize) -> *mut page;
+    pub(crate) fn uksm_kmap_page(page: *mut page) -> *const c_void;
+    pub(crate) fn uksm_kunmap(addr: *const c_void);
+    pub(crate) fn uksm_put_page(page: *mut page);
+    pub(crate) fn uksm_random_u64() -> u64;
 }

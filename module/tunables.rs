@@ -82,13 +82,16 @@ enum Attr {
     Counter(&'static CStr, fn(&Uksm) -> u64),
 }
 
-const ATTRS: [Attr; COUNT + 4] = [
+const ATTRS: [Attr; COUNT + 6] = [
     Attr::Tunable(Id::Run),
     Attr::Tunable(Id::SleepMillisecs),
     Attr::Tunable(Id::StatsIntervalSecs),
+    Attr::Tunable(Id::PagesToScan),
     Attr::Counter(c"tracked_vmas", |u| u.registry_totals().vmas as u64),
     Attr::Counter(c"tracked_pages", |u| u.registry_totals().pages as u64),
-    Attr::Counter(c"full_scans", |u| u.full_scans()),
+    Attr::Counter(c"full_scans", |u| u.full_scans.load(Ordering::Relaxed)),
+    Attr::Counter(c"pages_scanned", |u| u.pages_scanned.load(Ordering::Relaxed)),
+    Attr::Counter(c"duplicate_candidates", |u| u.duplicate_candidates.load(Ordering::Relaxed)),
     Attr::Counter(c"registry_anomalies", |u| u.registry_anomalies()),
 ];
 

@@ -31,6 +31,8 @@ mod tunables;
 /// Kernel-independent logic: the files of the host-tested `uksm-logic` crate, compiled in.
 /// Public so that the crate's public API is not reported as unreachable here.
 pub mod logic {
+    #[path = "../logic/src/hash.rs"]
+    pub mod hash;
     #[path = "../logic/src/tunable.rs"]
     pub mod tunable;
 }
@@ -52,6 +54,9 @@ pub(crate) struct Uksm {
     #[pin]
     registry: SpinLock<Registry>,
     full_scans: AtomicU64,
+    pages_scanned: AtomicU64,
+    /// Pages whose hash matched an earlier page's in the last complete pass.
+    duplicate_candidates: AtomicU64,
     slot_alloc_failures: AtomicU64,
     loaded_at: Ktime,
 }
@@ -63,6 +68,8 @@ impl Uksm {
         pin_init!(Uksm {
             registry <- new_spinlock!(Registry::new(), "uksm_registry"),
             full_scans: AtomicU64::new(0),
+            pages_scanned: AtomicU64::new(0),
+            duplicate_candidates: AtomicU64::new(0),
             slot_alloc_failures: AtomicU64::new(0),
             loaded_at: Ktime::ktime_get(),
         })
@@ -129,10 +136,6 @@ impl Uksm {
         self.registry.lock().anomalies()
     }
 
-    pub(crate) fn full_scans(&self) -> u64 {
-        self.full_scans.load(Ordering::Relaxed)
-    }
-
     /// Seconds since load.
     fn uptime_secs(&self) -> i64 {
         (Ktime::ktime_get() - self.loaded_at).to_ms() / 1000
@@ -142,12 +145,14 @@ impl Uksm {
     fn log_stats(&self, when: &str) {
         let totals = self.registry_totals();
         pr_info!(
-            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} uptime_secs={} slot_alloc_failures={} registry_anomalies={}\n",
+            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} duplicate_candidates={} uptime_secs={} slot_alloc_failures={} registry_anomalies={}\n",
             when,
             tunables::get(Id::Run),
             totals.vmas,
             totals.pages,
-            self.full_scans(),
+            self.full_scans.load(Ordering::Relaxed),
+            self.pages_scanned.load(Ordering::Relaxed),
+            self.duplicate_candidates.load(Ordering::Relaxed),
             self.uptime_secs(),
             self.slot_alloc_failures.load(Ordering::Relaxed),
             self.registry_anomalies(),
@@ -214,12 +219,13 @@ impl Drop for UksmModule {
             thread.stop();
         }
         if self.registered {
+            self.state.log_stats("unloading");
             let detached = self.state.registry.lock().close();
             drop(detached);
             // SAFETY: registered in init; every VMA is detached from its slot, and no slot
             // is created any more.
             unsafe { sys::uksm_hooks_unregister() };
-            self.state.log_stats("unloaded");
+            pr_info!("unloaded\n");
         }
         STATE.store(ptr::null_mut(), Ordering::Release);
     }

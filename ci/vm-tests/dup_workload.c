@@ -6,8 +6,11 @@
  *
  * Starts PROCS processes, each with MIB MiB of private anonymous memory: DUP_PERCENT of
  * its pages hold one of 16 patterns shared by all processes, the rest hold content unique
- * to the page. They stay alive SECONDS seconds, then check every byte is still what they
- * wrote and exit with status 1 on any difference.
+ * to the page. Once every process has written its memory it prints
+ *   filled: P pages, D duplicates
+ * where D counts the pages whose content an earlier page already has (what merging can
+ * free). The processes stay alive SECONDS seconds, then check every byte is still what
+ * they wrote; the exit status is 1 on any difference.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,10 +22,15 @@
 
 #define PAGE 4096UL
 
+static int is_dup(size_t index, int dup_percent)
+{
+	return (int)((index * 2654435761UL) % 100) < dup_percent;
+}
+
 static void fill(uint64_t *page, size_t index, int pid_salt, int dup_percent)
 {
 	size_t i;
-	int dup = (int)((index * 2654435761UL) % 100) < dup_percent;
+	int dup = is_dup(index, dup_percent);
 	uint64_t v = dup ? 0x0123456789abcdefULL * (index % 16 + 1)
 			 : ((uint64_t)pid_salt << 40) ^ (index * 0x9e3779b97f4a7c15ULL);
 
@@ -30,7 +38,7 @@ static void fill(uint64_t *page, size_t index, int pid_salt, int dup_percent)
 		page[i] = v + i;
 }
 
-static int child(size_t mib, int dup_percent, int seconds, int salt)
+static int child(size_t mib, int dup_percent, int seconds, int salt, int ready_fd)
 {
 	size_t pages = mib * 256, i;
 	uint64_t want[PAGE / 8];
@@ -42,6 +50,9 @@ static int child(size_t mib, int dup_percent, int seconds, int salt)
 	madvise(p, pages * PAGE, MADV_NOHUGEPAGE);
 	for (i = 0; i < pages; i++)
 		fill((uint64_t *)(p + i * PAGE), i, salt, dup_percent);
+	if (write(ready_fd, "", 1) != 1)
+		return 2;
+	close(ready_fd);
 	sleep((unsigned int)seconds);
 	for (i = 0; i < pages; i++) {
 		fill(want, i, salt, dup_percent);
@@ -55,8 +66,9 @@ static int child(size_t mib, int dup_percent, int seconds, int salt)
 
 int main(int argc, char **argv)
 {
-	int procs, dup, seconds, i, status, bad = 0;
-	size_t mib;
+	int procs, dup, seconds, i, status, bad = 0, ready[2];
+	size_t mib, pages, dups = 0, patterns = 0, n;
+	char c;
 
 	if (argc != 5)
 		return fprintf(stderr, "usage: dup_workload PROCS MIB DUP_PERCENT SECONDS\n"), 2;
@@ -64,9 +76,31 @@ int main(int argc, char **argv)
 	mib = (size_t)atol(argv[2]);
 	dup = atoi(argv[3]);
 	seconds = atoi(argv[4]);
+	if (pipe(ready))
+		return perror("pipe"), 2;
 	for (i = 0; i < procs; i++)
 		if (fork() == 0)
-			_exit(child(mib, dup, seconds, i + 1));
+			_exit(child(mib, dup, seconds, i + 1, ready[1]));
+	close(ready[1]);
+	for (i = 0; i < procs; i++)
+		if (read(ready[0], &c, 1) != 1)
+			return fprintf(stderr, "a process failed to fill its memory\n"), 2;
+	pages = mib * 256;
+	for (n = 0; n < pages; n++)
+		dups += is_dup(n, dup);
+	/* Every duplicate page but the first copy of each of the patterns in use. */
+	for (n = 0, patterns = 0; n < 16; n++) {
+		size_t k;
+
+		for (k = n; k < pages; k += 16)
+			if (is_dup(k, dup)) {
+				patterns++;
+				break;
+			}
+	}
+	printf("filled: %zu pages, %zu duplicates\n", pages * (size_t)procs,
+	       dups * (size_t)procs - patterns);
+	fflush(stdout);
 	while (wait(&status) > 0)
 		bad |= !WIFEXITED(status) || WEXITSTATUS(status);
 	printf("dup_workload: %d processes x %zu MiB, %d%% duplicate: contents %s\n", procs, mib,

@@ -74,14 +74,17 @@ static void expect_taken(const char *name, const char *data, const char *want)
 
 int main(void)
 {
-	static const char *writable[] = { "run", "sleep_millisecs", "stats_interval_secs" };
+	static const char *writable[] = { "run", "sleep_millisecs", "stats_interval_secs",
+					  "pages_to_scan" };
 	static const char *counters[] = { "tracked_vmas", "tracked_pages", "full_scans",
+					  "pages_scanned", "duplicate_candidates",
 					  "registry_anomalies" };
 	static const char *bad[] = { "-1", "+1", " 1", "1 ", "abc", "1.5", "0x10", "1\n\n", "\n",
 				     "1a", "99999999999999999999", "18446744073709551616",
 				     "4294967296" };
-	/* The first value above each attribute's range. */
-	static const char *above[] = { "2", "3600001", "86401" };
+	/* The first values outside each attribute's range. */
+	static const char *above[] = { "2", "3600001", "86401", "1000001" };
+	static const char *below[] = { NULL, NULL, NULL, "0" };
 	char overlong[200], huge[5000];
 	size_t i, j;
 
@@ -95,6 +98,8 @@ int main(void)
 		for (j = 0; j < sizeof(bad) / sizeof(*bad); j++)
 			expect_refused(name, bad[j], strlen(bad[j]), EINVAL);
 		expect_refused(name, above[i], strlen(above[i]), EINVAL);
+		if (below[i])
+			expect_refused(name, below[i], strlen(below[i]), EINVAL);
 		expect_refused(name, overlong, sizeof(overlong), EINVAL);
 		/* Beyond a page, sysfs itself refuses (E2BIG) before the module sees it. */
 		expect_refused(name, huge, sizeof(huge), 0);
@@ -108,6 +113,9 @@ int main(void)
 	expect_taken("sleep_millisecs", "20\n", "20\n");
 	expect_taken("stats_interval_secs", "86400", "86400\n");
 	expect_taken("stats_interval_secs", "0", "0\n");
+	expect_taken("pages_to_scan", "1", "1\n");
+	expect_taken("pages_to_scan", "1000000\n", "1000000\n");
+	expect_taken("pages_to_scan", "1000", "1000\n");
 	expect_taken("run", "0", "0\n");
 	expect_taken("run", "1\n", "1\n");
 	for (i = 0; i < sizeof(counters) / sizeof(*counters); i++)

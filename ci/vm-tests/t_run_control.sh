@@ -17,6 +17,7 @@ rmmod uksm || fail "rmmod"
 ps | grep -q '[u]ksmd' && fail "uksmd still running after unload"
 dmesg | grep uksm
 [ "$(dmesg | grep -c 'uksm: stats:')" -ge 3 ] || fail "no periodic statistics lines"
-dmesg | grep -q 'uksm: unloaded:' || fail "no unload summary"
+dmesg | grep -q 'uksm: unloading: run=' || fail "no unload summary"
+dmesg | grep -q 'uksm: unloaded$' || fail "no unload line"
 [ -d $U ] && fail "$U left behind"
 true

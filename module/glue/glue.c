@@ -11,11 +11,14 @@
  * No policy lives here. Functions named uksm_rs_* are implemented in Rust.
  */
 #include <linux/freezer.h>
+#include <linux/highmem.h>
 #include <linux/ksm_hooks.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/moduleparam.h>
+#include <linux/pagewalk.h>
+#include <linux/random.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -79,6 +82,8 @@ module_param_cb(sleep_millisecs, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(sleep_millisecs, "milliseconds uksmd sleeps between scan rounds, 0..3600000 (default 100)");
 module_param_cb(stats_interval_secs, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(stats_interval_secs, "seconds between statistics lines in the kernel log, 0 = none, up to 86400 (default 60)");
+module_param_cb(pages_to_scan, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(pages_to_scan, "page addresses uksmd visits per scan round, 1..1000000 (default 1000)");
 
 /* /sys/kernel/mm/uksm/: one attribute per entry of the Rust attribute table. */
 
@@ -258,6 +263,21 @@ struct vm_area_struct *uksm_find_vma(struct mm_struct *mm, unsigned long addr)
 	return find_vma(mm, addr);
 }
 
+bool uksm_mmget_not_zero(struct mm_struct *mm)
+{
+	return mmget_not_zero(mm);
+}
+
+bool uksm_mmap_read_trylock(struct mm_struct *mm)
+{
+	return mmap_read_trylock(mm);
+}
+
+struct vm_area_struct *uksm_vma_lookup(struct mm_struct *mm, unsigned long addr)
+{
+	return vma_lookup(mm, addr);
+}
+
 void uksm_mmap_read_lock(struct mm_struct *mm)
 {
 	mmap_read_lock(mm);
@@ -266,6 +286,11 @@ void uksm_mmap_read_lock(struct mm_struct *mm)
 void uksm_mmap_read_unlock(struct mm_struct *mm)
 {
 	mmap_read_unlock(mm);
+}
+
+struct mm_struct *uksm_vma_mm(const struct vm_area_struct *vma)
+{
+	return vma->vm_mm;
 }
 
 unsigned long uksm_vma_flags(const struct vm_area_struct *vma)
@@ -303,4 +328,47 @@ unsigned long uksm_vm_flags_unmergeable(void)
 {
 	return VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND |
 	       VM_HUGETLB | VM_MIXEDMAP | VM_GROWSDOWN | VM_GROWSUP;
+}
+
+/* Pages */
+
+/*
+ * The small anonymous page mapped at addr, with a reference, or NULL (nothing mapped, a
+ * large folio, a KSM page, or not anonymous). The mmap lock of vma->vm_mm must be held.
+ */
+struct page *uksm_get_anon_page(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct folio_walk fw;
+	struct folio *folio = folio_walk_start(&fw, vma, addr, 0);
+	struct page *page = NULL;
+
+	if (!folio)
+		return NULL;
+	if (fw.level == FW_LEVEL_PTE && folio_test_anon(folio) && !folio_test_ksm(folio) &&
+	    !folio_test_large(folio)) {
+		folio_get(folio);
+		page = fw.page;
+	}
+	folio_walk_end(&fw, vma);
+	return page;
+}
+
+const void *uksm_kmap_page(struct page *page)
+{
+	return kmap_local_page(page);
+}
+
+void uksm_kunmap(const void *addr)
+{
+	kunmap_local(addr);
+}
+
+void uksm_put_page(struct page *page)
+{
+	put_page(page);
+}
+
+u64 uksm_random_u64(void)
+{
+	return get_random_u64();
 }

@@ -9,6 +9,7 @@
 #include <linux/types.h>
 
 struct mm_struct;
+struct page;
 struct task_struct;
 struct vm_area_struct;
 
@@ -29,10 +30,14 @@ long uksm_ptr_err(const void *ptr);
 
 size_t uksm_collect_mms(struct mm_struct **mms, size_t cap);
 void uksm_mmput(struct mm_struct *mm);
+bool uksm_mmget_not_zero(struct mm_struct *mm);
+bool uksm_mmap_read_trylock(struct mm_struct *mm);
+struct vm_area_struct *uksm_vma_lookup(struct mm_struct *mm, unsigned long addr);
 void uksm_mmap_read_lock(struct mm_struct *mm);
 void uksm_mmap_read_unlock(struct mm_struct *mm);
 struct vm_area_struct *uksm_find_vma(struct mm_struct *mm, unsigned long addr);
 
+struct mm_struct *uksm_vma_mm(const struct vm_area_struct *vma);
 unsigned long uksm_vma_flags(const struct vm_area_struct *vma);
 bool uksm_vma_is_anonymous(const struct vm_area_struct *vma);
 unsigned long uksm_vma_start(const struct vm_area_struct *vma);
@@ -40,5 +45,11 @@ unsigned long uksm_vma_end(const struct vm_area_struct *vma);
 void *uksm_vma_private(const struct vm_area_struct *vma);
 void uksm_vma_set_private(struct vm_area_struct *vma, void *slot);
 unsigned long uksm_vm_flags_unmergeable(void);
+
+struct page *uksm_get_anon_page(struct vm_area_struct *vma, unsigned long addr);
+const void *uksm_kmap_page(struct page *page);
+void uksm_kunmap(const void *addr);
+void uksm_put_page(struct page *page);
+u64 uksm_random_u64(void);
 
 #endif /* UKSM_GLUE_H */

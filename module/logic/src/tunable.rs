@@ -18,10 +18,12 @@ pub enum Id {
     SleepMillisecs = 1,
     /// `stats_interval_secs`: seconds between two statistics lines in the kernel log.
     StatsIntervalSecs = 2,
+    /// `pages_to_scan`: page addresses the scanner visits per round.
+    PagesToScan = 3,
 }
 
 /// Number of tunables.
-pub const COUNT: usize = 3;
+pub const COUNT: usize = 4;
 
 /// A user-settable number with its accepted range.
 #[derive(Debug)]
@@ -62,6 +64,14 @@ pub const ALL: [Tunable; COUNT] = [
         min: 0,
         max: 86_400,
         default: 60,
+    },
+    // A round must make progress; a million pages (4 GiB) per round is far beyond useful.
+    Tunable {
+        id: Id::PagesToScan,
+        name: c"pages_to_scan",
+        min: 1,
+        max: 1_000_000,
+        default: 1000,
     },
 ];
 
