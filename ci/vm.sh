@@ -5,13 +5,14 @@
 #   ci/vm.sh tests [NAME...]     run the VM tests (all, or those named); closing line
 #                                "N passed, N failed"
 #   ci/vm.sh demo                load the module, run a workload, show what it did
+#   ci/vm.sh bench               zero-page merging: uksm against built-in KSM
 #   ci/vm.sh run FILE [ARGS...]  run a static binary or script with the module loaded
 #
 # Exit status is non-zero on a failed test, a timeout, or any kernel splat in the log.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
-mode=${1:?usage: ci/vm.sh tests|demo|run ...}; shift
+mode=${1:?usage: ci/vm.sh tests|demo|bench|run ...}; shift
 kc=$UKSM_CACHE/linux-$KVER
 kdir=$kc/tree
 release=$(cat "$kdir/include/config/kernel.release")
@@ -20,6 +21,9 @@ root=$vmdir/root
 log=$vmdir/serial.log
 timeout_s=${UKSM_VM_TIMEOUT:-2400}
 
+mkdir -p "$vmdir"
+exec 9> "$vmdir/lock"
+flock -n 9 || { echo "vm: another run is using $vmdir" >&2; exit 1; }
 rm -rf "$root"; mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,lib/modules,tests,extra}
 cp /bin/busybox "$root/bin/busybox"
 make -s -C "$UKSM_ROOT" KDIR="$kdir" "${KMAKE_ARGS[@]}" modules_install \
@@ -35,7 +39,7 @@ chmod +x "$root/init" "$root"/tests/*.sh
 
 case $mode in
   tests) printf '%s\n' "$@" > "$root/tests/selected" ;;
-  demo) ;;
+  demo|bench) ;;
   run)
     file=${1:?ci/vm.sh run FILE [ARGS...]}; shift
     cp "$file" "$root/extra/"

@@ -30,9 +30,9 @@
 //! never the other way round. Nothing sleeps under it.
 
 use crate::sys;
+use crate::sys::{mm_struct, vm_area_struct};
 use core::ffi::c_void;
 use core::ptr;
-use crate::sys::{mm_struct, vm_area_struct};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 
@@ -118,7 +118,12 @@ pub(crate) unsafe fn is_eligible(vma: *const vm_area_struct) -> bool {
 
 impl Registry {
     pub(crate) fn new() -> Self {
-        Registry { slots: RBTree::new(), vmas: 0, closing: false, anomalies: 0 }
+        Registry {
+            slots: RBTree::new(),
+            vmas: 0,
+            closing: false,
+            anomalies: 0,
+        }
     }
 
     /// Starts tracking `vma` if it is eligible and not tracked yet.
@@ -139,14 +144,21 @@ impl Registry {
             return;
         }
         let key = vma as usize;
-        if self.slots.insert(reservation.into_node(key, VmaSlot { vma })).is_some() {
+        if self
+            .slots
+            .insert(reservation.into_node(key, VmaSlot { vma }))
+            .is_some()
+        {
             // A VMA at this address was never released: its memory was reused without the
             // free hook. Keep the new one.
             self.anomalies += 1;
         } else {
             self.vmas += 1;
         }
-        let slot = self.slots.get(&key).map_or(ptr::null(), |s| s as *const VmaSlot);
+        let slot = self
+            .slots
+            .get(&key)
+            .map_or(ptr::null(), |s| s as *const VmaSlot);
         // SAFETY: `vma` is valid (caller); the slot stays at this address until released
         // (tree nodes are boxed).
         unsafe { sys::uksm_vma_set_private(vma, slot as *mut c_void) };
@@ -186,7 +198,10 @@ impl Registry {
 
     /// Number of tracked VMAs and the pages they span now.
     pub(crate) fn totals(&self) -> Totals {
-        Totals { vmas: self.vmas, pages: self.slots.values().map(VmaSlot::pages).sum() }
+        Totals {
+            vmas: self.vmas,
+            pages: self.slots.values().map(VmaSlot::pages).sum(),
+        }
     }
 
     pub(crate) fn anomalies(&self) -> u64 {
@@ -199,10 +214,16 @@ impl Registry {
         loop {
             let (&key, slot) = cursor.current();
             // SAFETY: the slot is in the tree, so its VMA, and hence its mm, are alive.
-            let (mm, start) = unsafe { (sys::uksm_vma_mm(slot.vma), sys::uksm_vma_start(slot.vma)) };
+            let (mm, start) =
+                unsafe { (sys::uksm_vma_mm(slot.vma), sys::uksm_vma_start(slot.vma)) };
             // SAFETY: `mm` is alive (above); a zero user count means it is exiting.
             if unsafe { sys::uksm_mmget_not_zero(mm) } {
-                return Some(Target { key, vma: slot.vma, start, mm: MmRef(mm) });
+                return Some(Target {
+                    key,
+                    vma: slot.vma,
+                    start,
+                    mm: MmRef(mm),
+                });
             }
             cursor = cursor.move_next()?;
         }

@@ -16,18 +16,23 @@
 //! tracked VMA is still there does it read its pages. A present, small, anonymous, not yet
 //! merged page is hashed ([`SampleOrder`]) without locking it: the hash is only a hint.
 //!
-//! # Candidates
+//! # Zero pages and duplicates
 //!
-//! Each pass builds a tree from page hash to the first place that page was seen (the
-//! unstable tree of candidates). A later page with the same hash is a duplicate
-//! candidate; `duplicate_candidates` shows how many the last complete pass found. Merging
-//! them is not done here yet; the tree is where it will start.
+//! A page whose hash equals the hash of a page of zeros is handed to
+//! [`merge::merge_zero_page`], which maps the KSM zero page in its place if the page really
+//! is all zeros. The hashes of all other pages of a pass are collected; at the end of the
+//! pass they are sorted, and every page whose hash an earlier page had counts as a
+//! duplicate candidate (`duplicate_candidates`, for the last complete pass). Merging those
+//! is the next step of the merge engine.
+//!
+//! A round holds the merge lock, so `run=2` and unload never race with a merge.
 //!
 //! While `run` is 0 uksmd sleeps until a sysfs write wakes it. It also prints the periodic
 //! statistics line.
 
 use crate::logic::hash::{self, PageWords, SampleOrder};
 use crate::logic::tunable::Id;
+use crate::merge;
 use crate::registry::Target;
 use crate::sys::{self, page, task_struct};
 use crate::{tunables, Uksm};
@@ -35,7 +40,6 @@ use core::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
-use kernel::rbtree::{RBTree, RBTreeNode};
 use kernel::time::Ktime;
 
 /// The running uksmd thread.
@@ -75,12 +79,6 @@ fn should_stop() -> bool {
     unsafe { sys::uksm_thread_should_stop() }
 }
 
-/// Where a candidate page was first seen (not dereferenced: a hint for the merge step).
-struct Candidate {
-    _mm: usize,
-    _addr: usize,
-}
-
 /// The scanner's own state, owned by the uksmd thread.
 struct Scanner {
     /// Registry key of the VMA being scanned, and the next address in it.
@@ -88,8 +86,10 @@ struct Scanner {
     addr: usize,
     order: SampleOrder,
     strength: usize,
-    candidates: RBTree<u32, Candidate>,
-    duplicates_this_pass: u64,
+    /// Hash of a page of zeros at `strength`.
+    zero_hash: u32,
+    /// Hashes of the pages seen in this pass (capacity kept from pass to pass).
+    seen: KVVec<u32>,
 }
 
 /// A mapped page, read word by word with volatile loads: its owner may write it meanwhile.
@@ -105,14 +105,16 @@ impl PageWords for MappedPage {
 
 impl Scanner {
     fn new() -> Self {
+        // SAFETY: no precondition.
+        let order = SampleOrder::new(unsafe { sys::uksm_random_u64() });
+        let zero_hash = order.hash(&hash::ZeroPage, hash::INITIAL);
         Scanner {
             key: 0,
             addr: 0,
-            // SAFETY: no precondition.
-            order: SampleOrder::new(unsafe { sys::uksm_random_u64() }),
+            order,
             strength: hash::INITIAL,
-            candidates: RBTree::new(),
-            duplicates_this_pass: 0,
+            zero_hash,
+            seen: KVVec::new(),
         }
     }
 
@@ -126,13 +128,10 @@ impl Scanner {
         h
     }
 
-    /// Records a page of hash `h` at `addr` of `mm` in this pass's candidate tree.
-    fn note(&mut self, h: u32, mm: usize, addr: usize) {
-        if self.candidates.get(&h).is_some() {
-            self.duplicates_this_pass += 1;
-        } else if let Ok(node) = RBTreeNode::new(h, Candidate { _mm: mm, _addr: addr }, GFP_KERNEL) {
-            self.candidates.insert(node);
-        }
+    /// Counts the pages of this pass whose hash an earlier page of the pass had.
+    fn duplicates(&mut self) -> u64 {
+        self.seen.sort_unstable();
+        self.seen.windows(2).filter(|w| w[0] == w[1]).count() as u64
     }
 
     /// Scans pages of `target` from `self.addr`, using up `budget`. Returns true when the
@@ -158,9 +157,18 @@ impl Scanner {
                 let page = unsafe { sys::uksm_get_anon_page(vma, addr) };
                 if !page.is_null() {
                     let h = self.hash(page);
+                    // A hash equal to the zero page's is only a hint: the merge compares
+                    // the whole page after write-protecting it.
+                    // SAFETY: mmap lock held, `vma` tracked, `page` mapped at `addr` with
+                    // our reference.
+                    let merged =
+                        h == self.zero_hash && unsafe { merge::merge_zero_page(vma, page, addr) };
                     // SAFETY: the reference taken by `uksm_get_anon_page`.
                     unsafe { sys::uksm_put_page(page) };
-                    self.note(h, mm as usize, addr);
+                    // Without room, the page is left out of the duplicate count only.
+                    if !merged && self.seen.push(h, GFP_KERNEL).is_err() {
+                        uksm.alloc_failures.fetch_add(1, Ordering::Relaxed);
+                    }
                     scanned += 1;
                 }
                 *budget -= 1;
@@ -176,16 +184,27 @@ impl Scanner {
     }
 
     fn end_pass(&mut self, uksm: &Uksm) {
-        uksm.duplicate_candidates.store(self.duplicates_this_pass, Ordering::Relaxed);
+        // Pages still in per-CPU LRU batches carry a reference that makes merging refuse
+        // them; release those once per pass, as KSM does.
+        // SAFETY: may sleep; uksmd holds no spinlock here.
+        unsafe { sys::uksm_lru_add_drain_all() };
+        let duplicates = self.duplicates();
+        uksm.duplicate_candidates
+            .store(duplicates, Ordering::Relaxed);
         uksm.full_scans.fetch_add(1, Ordering::Relaxed);
-        self.duplicates_this_pass = 0;
-        self.candidates = RBTree::new();
+        // SAFETY: `u32` needs no drop; the capacity stays for the next pass.
+        unsafe { self.seen.set_len(0) };
         self.key = 0;
         self.addr = 0;
     }
 
     /// One round: up to `pages_to_scan` page addresses. Returns false if asked to stop.
     fn round(&mut self, uksm: &Uksm) -> bool {
+        let _merging = uksm.merge_lock.lock();
+        // run=2 may have unmerged everything while this thread waited for the lock.
+        if tunables::get(Id::Run) != 1 {
+            return true;
+        }
         let mut budget = tunables::get(Id::PagesToScan) as usize;
         let mut wrapped = false;
         while budget > 0 {
@@ -231,8 +250,11 @@ extern "C" fn uksm_rs_thread_main(_data: *mut c_void) -> c_int {
         if running && !scanner.round(uksm) {
             break;
         }
-        let mut timeout_ms: i64 =
-            if running { tunables::get(Id::SleepMillisecs) as i64 } else { -1 };
+        let mut timeout_ms: i64 = if running {
+            tunables::get(Id::SleepMillisecs) as i64
+        } else {
+            -1
+        };
         let interval_ms = tunables::get(Id::StatsIntervalSecs) as i64 * 1000;
         if interval_ms > 0 {
             if (Ktime::ktime_get() - last_stats).to_ms() >= interval_ms {

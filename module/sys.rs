@@ -78,5 +78,13 @@ extern "C" {
     pub(crate) fn uksm_kmap_page(page: *mut page) -> *const c_void;
     pub(crate) fn uksm_kunmap(addr: *const c_void);
     pub(crate) fn uksm_put_page(page: *mut page);
+    pub(crate) fn uksm_merge_zero_page(
+        vma: *mut vm_area_struct,
+        page: *mut page,
+        addr: usize,
+    ) -> c_int;
+    pub(crate) fn uksm_break_page(vma: *mut vm_area_struct, addr: usize) -> c_int;
+    pub(crate) fn uksm_lru_add_drain_all();
+    pub(crate) fn uksm_ksm_zero_pages() -> c_long;
     pub(crate) fn uksm_random_u64() -> u64;
 }

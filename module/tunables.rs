@@ -38,9 +38,21 @@ fn set(t: &Tunable, input: &[u8], origin: &str) -> Result {
         Err(err) => {
             let name = t.name.to_str().unwrap_or("?");
             if input.len() <= MAX_INPUT {
-                pr_warn!("{} {}: refused {:?}: {}\n", origin, name, BStr::from_bytes(input), err);
+                pr_warn!(
+                    "{} {}: refused {:?}: {}\n",
+                    origin,
+                    name,
+                    BStr::from_bytes(input),
+                    err
+                );
             } else {
-                pr_warn!("{} {}: refused {} bytes of input: {}\n", origin, name, input.len(), err);
+                pr_warn!(
+                    "{} {}: refused {} bytes of input: {}\n",
+                    origin,
+                    name,
+                    input.len(),
+                    err
+                );
             }
             Err(EINVAL)
         }
@@ -82,7 +94,7 @@ enum Attr {
     Counter(&'static CStr, fn(&Uksm) -> u64),
 }
 
-const ATTRS: [Attr; COUNT + 6] = [
+const ATTRS: [Attr; COUNT + 7] = [
     Attr::Tunable(Id::Run),
     Attr::Tunable(Id::SleepMillisecs),
     Attr::Tunable(Id::StatsIntervalSecs),
@@ -90,8 +102,15 @@ const ATTRS: [Attr; COUNT + 6] = [
     Attr::Counter(c"tracked_vmas", |u| u.registry_totals().vmas as u64),
     Attr::Counter(c"tracked_pages", |u| u.registry_totals().pages as u64),
     Attr::Counter(c"full_scans", |u| u.full_scans.load(Ordering::Relaxed)),
-    Attr::Counter(c"pages_scanned", |u| u.pages_scanned.load(Ordering::Relaxed)),
-    Attr::Counter(c"duplicate_candidates", |u| u.duplicate_candidates.load(Ordering::Relaxed)),
+    Attr::Counter(c"pages_scanned", |u| {
+        u.pages_scanned.load(Ordering::Relaxed)
+    }),
+    Attr::Counter(c"duplicate_candidates", |u| {
+        u.duplicate_candidates.load(Ordering::Relaxed)
+    }),
+    // SAFETY: reads a counter.
+    Attr::Counter(c"ksm_zero_pages", |_| unsafe { sys::uksm_ksm_zero_pages() }
+        as u64),
     Attr::Counter(c"registry_anomalies", |u| u.registry_anomalies()),
 ];
 
@@ -131,6 +150,12 @@ unsafe extern "C" fn uksm_rs_attr_set(idx: usize, buf: *const u8, len: usize) ->
     let input = unsafe { core::slice::from_raw_parts(buf, len) };
     match set(id.tunable(), input, "sysfs") {
         Ok(()) => {
+            // run=2 unmerges everything before the write returns, as in KSM.
+            if id == Id::Run && get(Id::Run) == 2 {
+                if let Some(uksm) = Uksm::get() {
+                    uksm.unmerge_all();
+                }
+            }
             // A new run state or pause takes effect at once, as in KSM.
             // SAFETY: waking the thread is valid at any time (no-op without a waiter).
             unsafe { sys::uksm_thread_kick() };

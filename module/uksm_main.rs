@@ -14,15 +14,16 @@
 //! the thread has stopped and the hooks are unregistered (which waits for running
 //! callbacks), so every caller of `get` sees a live object.
 
+use crate::sys::vm_area_struct;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use crate::sys::vm_area_struct;
 use kernel::prelude::*;
 use kernel::rbtree::RBTreeNodeReservation;
-use kernel::sync::SpinLock;
+use kernel::sync::{Mutex, SpinLock};
 use kernel::time::Ktime;
-use kernel::{new_spinlock, pin_init};
+use kernel::{new_mutex, new_spinlock, pin_init};
 
+mod merge;
 mod registry;
 mod scanner;
 mod sys;
@@ -53,11 +54,17 @@ module! {
 pub(crate) struct Uksm {
     #[pin]
     registry: SpinLock<Registry>,
+    /// Held by uksmd for a round and by [`Uksm::unmerge_all`]: no merge happens while
+    /// everything is being unmerged. Taken before any mmap lock.
+    #[pin]
+    merge_lock: Mutex<()>,
     full_scans: AtomicU64,
     pages_scanned: AtomicU64,
     /// Pages whose hash matched an earlier page's in the last complete pass.
     duplicate_candidates: AtomicU64,
-    slot_alloc_failures: AtomicU64,
+    /// Allocations that failed: a VMA left untracked, or a page left out of the duplicate
+    /// count. Nothing else depends on them.
+    alloc_failures: AtomicU64,
     loaded_at: Ktime,
 }
 
@@ -67,10 +74,11 @@ impl Uksm {
     fn new() -> impl PinInit<Self> {
         pin_init!(Uksm {
             registry <- new_spinlock!(Registry::new(), "uksm_registry"),
+            merge_lock <- new_mutex!((), "uksm_merge"),
             full_scans: AtomicU64::new(0),
             pages_scanned: AtomicU64::new(0),
             duplicate_candidates: AtomicU64::new(0),
-            slot_alloc_failures: AtomicU64::new(0),
+            alloc_failures: AtomicU64::new(0),
             loaded_at: Ktime::ktime_get(),
         })
     }
@@ -93,7 +101,7 @@ impl Uksm {
             return;
         }
         let Ok(reservation) = RBTreeNodeReservation::new(GFP_KERNEL) else {
-            self.slot_alloc_failures.fetch_add(1, Ordering::Relaxed);
+            self.alloc_failures.fetch_add(1, Ordering::Relaxed);
             return;
         };
         // SAFETY: forwarded from the caller.
@@ -132,6 +140,24 @@ impl Uksm {
         self.registry.lock().totals()
     }
 
+    /// Unmerges everything (run=2, unload); uksmd merges nothing meanwhile.
+    pub(crate) fn unmerge_all(&self) {
+        let _merging = self.merge_lock.lock();
+        match merge::unmerge_all() {
+            Ok(u) => pr_info!(
+                "unmerged {} pages in {} passes{}\n",
+                u.pages,
+                u.passes,
+                if u.failures > 0 {
+                    " (some pages could not be unmerged: out of memory)"
+                } else {
+                    ""
+                }
+            ),
+            Err(e) => pr_err!("unmerging failed: {:?}\n", e),
+        }
+    }
+
     pub(crate) fn registry_anomalies(&self) -> u64 {
         self.registry.lock().anomalies()
     }
@@ -145,7 +171,7 @@ impl Uksm {
     fn log_stats(&self, when: &str) {
         let totals = self.registry_totals();
         pr_info!(
-            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} duplicate_candidates={} uptime_secs={} slot_alloc_failures={} registry_anomalies={}\n",
+            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} duplicate_candidates={} ksm_zero_pages={} uptime_secs={} alloc_failures={} registry_anomalies={}\n",
             when,
             tunables::get(Id::Run),
             totals.vmas,
@@ -153,8 +179,10 @@ impl Uksm {
             self.full_scans.load(Ordering::Relaxed),
             self.pages_scanned.load(Ordering::Relaxed),
             self.duplicate_candidates.load(Ordering::Relaxed),
+            // SAFETY: reads a counter.
+            unsafe { sys::uksm_ksm_zero_pages() },
             self.uptime_secs(),
-            self.slot_alloc_failures.load(Ordering::Relaxed),
+            self.alloc_failures.load(Ordering::Relaxed),
             self.registry_anomalies(),
         );
     }
@@ -190,7 +218,12 @@ impl kernel::Module for UksmModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let state = KBox::pin_init(Uksm::new(), GFP_KERNEL)?;
         STATE.store(ptr::from_ref(&*state).cast_mut(), Ordering::Release);
-        let mut module = UksmModule { state, registered: false, sysfs: false, thread: None };
+        let mut module = UksmModule {
+            state,
+            registered: false,
+            sysfs: false,
+            thread: None,
+        };
 
         // SAFETY: the state the hooks reach is published.
         if let Err(e) = kernel::error::to_result(unsafe { sys::uksm_hooks_register() }) {
@@ -220,6 +253,8 @@ impl Drop for UksmModule {
         }
         if self.registered {
             self.state.log_stats("unloading");
+            // Nothing merged may outlive the module.
+            self.state.unmerge_all();
             let detached = self.state.registry.lock().close();
             drop(detached);
             // SAFETY: registered in init; every VMA is detached from its slot, and no slot

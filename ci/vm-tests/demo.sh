@@ -1,17 +1,28 @@
 #!/bin/sh
-# The demo: load uksm, run a workload with duplicate memory, show what uksm saw and logged.
+# The demo: load uksm, run a workload with duplicate and zero-filled memory, show what uksm
+# merged (pagemap-independent figures from /proc/meminfo) and what it logged.
 . /tests/lib.sh
-free_kb() { awk '/^MemFree:/ { print $2 }' /proc/meminfo; }
-echo "MemFree before the workload: $(free_kb) kB"
-modprobe uksm stats_interval_secs=5 || fail "modprobe"
+mem() { awk '/^(MemFree|AnonPages):/ { printf "%s %s kB  ", $1, $2 } END { print "" }' /proc/meminfo; }
+echo "before the workload:  $(mem)"
+modprobe uksm stats_interval_secs=5 sleep_millisecs=20 pages_to_scan=4000 || fail "modprobe"
 echo "uksm loaded: tracking $(get tracked_vmas) VMAs, $(get tracked_pages) pages"
-dup_workload 4 32 75 12 &
+echo 0 > $U/run
+dup_workload 4 32 60 30 25 > /tmp/dw.out &
 w=$!
-sleep 8
-echo "MemFree with the workload running: $(free_kb) kB"
-echo "uksm tracks $(get tracked_vmas) VMAs, $(get tracked_pages) pages; full_scans=$(get full_scans)"
+while ! grep -q filled /tmp/dw.out; do sleep 0.2; done
+cat /tmp/dw.out
+echo "workload filled, uksm paused: $(mem)"
+echo 1 > $U/run
+sleep 15
+echo "15 s of uksm:         $(mem)"
+echo "uksm: full_scans=$(get full_scans) pages_scanned=$(get pages_scanned) ksm_zero_pages=$(get ksm_zero_pages) duplicate_candidates=$(get duplicate_candidates) (by hash; merging these comes next)"
+for p in /proc/[0-9]*; do
+  z=$(awk '/^ksm_zero_pages/ { print $2 }' $p/ksm_stat 2>/dev/null)
+  [ -n "$z" ] && [ "$z" -gt 0 ] && echo "  $(cat $p/comm) (pid ${p#/proc/}): $z zero pages merged"
+done
 wait $w
+cat /tmp/dw.out | tail -1
 rmmod uksm
-echo "MemFree after the workload: $(free_kb) kB"
+echo "after the workload and rmmod: $(mem)"
 echo "--- uksm in the kernel log"
 dmesg | grep -E 'uksm|ksm_hooks'

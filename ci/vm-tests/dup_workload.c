@@ -2,11 +2,12 @@
 /*
  * A workload with a known share of duplicate memory, for the demo and benchmarks.
  *
- *   dup_workload PROCS MIB DUP_PERCENT SECONDS
+ *   dup_workload PROCS MIB DUP_PERCENT SECONDS [ZERO_PERCENT]
  *
  * Starts PROCS processes, each with MIB MiB of private anonymous memory: DUP_PERCENT of
  * its pages hold one of 16 patterns shared by all processes, the rest hold content unique
- * to the page. Once every process has written its memory it prints
+ * to the page. With ZERO_PERCENT, that share of the pages is all zeros instead (written, so
+ * present). Once every process has written its memory it prints
  *   filled: P pages, D duplicates
  * where D counts the pages whose content an earlier page already has (what merging can
  * free). The processes stay alive SECONDS seconds, then check every byte is still what
@@ -27,10 +28,22 @@ static int is_dup(size_t index, int dup_percent)
 	return (int)((index * 2654435761UL) % 100) < dup_percent;
 }
 
+static int zero_percent;
+
+static int is_zero(size_t index)
+{
+	return (int)((index * 40503UL) % 100) < zero_percent;
+}
+
 static void fill(uint64_t *page, size_t index, int pid_salt, int dup_percent)
 {
 	size_t i;
 	int dup = is_dup(index, dup_percent);
+
+	if (is_zero(index)) {
+		memset(page, 0, PAGE);
+		return;
+	}
 	uint64_t v = dup ? 0x0123456789abcdefULL * (index % 16 + 1)
 			 : ((uint64_t)pid_salt << 40) ^ (index * 0x9e3779b97f4a7c15ULL);
 
@@ -67,11 +80,12 @@ static int child(size_t mib, int dup_percent, int seconds, int salt, int ready_f
 int main(int argc, char **argv)
 {
 	int procs, dup, seconds, i, status, bad = 0, ready[2];
-	size_t mib, pages, dups = 0, patterns = 0, n;
+	size_t mib, pages, dups = 0, patterns = 0, zeros, n;
 	char c;
 
-	if (argc != 5)
-		return fprintf(stderr, "usage: dup_workload PROCS MIB DUP_PERCENT SECONDS\n"), 2;
+	if (argc != 5 && argc != 6)
+		return fprintf(stderr, "usage: dup_workload PROCS MIB DUP_PERCENT SECONDS [ZERO_PERCENT]\n"), 2;
+	zero_percent = argc == 6 ? atoi(argv[5]) : 0;
 	procs = atoi(argv[1]);
 	mib = (size_t)atol(argv[2]);
 	dup = atoi(argv[3]);
@@ -87,19 +101,21 @@ int main(int argc, char **argv)
 			return fprintf(stderr, "a process failed to fill its memory\n"), 2;
 	pages = mib * 256;
 	for (n = 0; n < pages; n++)
-		dups += is_dup(n, dup);
+		dups += !is_zero(n) && is_dup(n, dup);
 	/* Every duplicate page but the first copy of each of the patterns in use. */
 	for (n = 0, patterns = 0; n < 16; n++) {
 		size_t k;
 
 		for (k = n; k < pages; k += 16)
-			if (is_dup(k, dup)) {
+			if (!is_zero(k) && is_dup(k, dup)) {
 				patterns++;
 				break;
 			}
 	}
-	printf("filled: %zu pages, %zu duplicates\n", pages * (size_t)procs,
-	       dups * (size_t)procs - patterns);
+	for (n = 0, zeros = 0; n < pages; n++)
+		zeros += is_zero(n);
+	printf("filled: %zu pages, %zu duplicates, %zu zero pages\n", pages * (size_t)procs,
+	       dups * (size_t)procs - patterns, zeros * (size_t)procs);
 	fflush(stdout);
 	while (wait(&status) > 0)
 		bad |= !WIFEXITED(status) || WEXITSTATUS(status);

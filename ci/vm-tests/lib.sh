@@ -4,10 +4,10 @@ fail() { echo "FAIL: $*"; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }
 get() { cat "$U/$1"; }
 loaded() { grep -q '^uksm ' /proc/modules; }
-# Slab and vmalloc memory in kB, after dropping caches.
-kernel_mem_kb() {
+# "Slab" or "VmallocUsed" of /proc/meminfo in kB, after dropping caches.
+meminfo_kb() {
   echo 3 > /proc/sys/vm/drop_caches
-  awk '/^(Slab|VmallocUsed):/ { s += $2 } END { print s }' /proc/meminfo
+  awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo
 }
 # Stops a churn started by vma_churn (whole process group), if one runs.
 stop_churn() {

@@ -77,13 +77,13 @@ int main(void)
 	static const char *writable[] = { "run", "sleep_millisecs", "stats_interval_secs",
 					  "pages_to_scan" };
 	static const char *counters[] = { "tracked_vmas", "tracked_pages", "full_scans",
-					  "pages_scanned", "duplicate_candidates",
+					  "pages_scanned", "duplicate_candidates", "ksm_zero_pages",
 					  "registry_anomalies" };
 	static const char *bad[] = { "-1", "+1", " 1", "1 ", "abc", "1.5", "0x10", "1\n\n", "\n",
 				     "1a", "99999999999999999999", "18446744073709551616",
 				     "4294967296" };
 	/* The first values outside each attribute's range. */
-	static const char *above[] = { "2", "3600001", "86401", "1000001" };
+	static const char *above[] = { "3", "3600001", "86401", "1000001" };
 	static const char *below[] = { NULL, NULL, NULL, "0" };
 	char overlong[200], huge[5000];
 	size_t i, j;
@@ -118,8 +118,12 @@ int main(void)
 	expect_taken("pages_to_scan", "1000", "1000\n");
 	expect_taken("run", "0", "0\n");
 	expect_taken("run", "1\n", "1\n");
+	/* Counters move on their own: only the refusal is checked. */
 	for (i = 0; i < sizeof(counters) / sizeof(*counters); i++)
-		expect_refused(counters[i], "0", 1, 0);
+		if (!write_value(counters[i], "0", 1)) {
+			printf("FAIL %s accepted a write\n", counters[i]);
+			failures++;
+		}
 	printf("%s: %d failures\n", failures ? "FAIL" : "ok", failures);
 	return failures ? 1 : 0;
 }

@@ -15,7 +15,7 @@ base=$(get duplicate_candidates)
 dup_workload 3 16 75 600 > /tmp/dw.out & w=$!
 i=0; while ! grep -q filled /tmp/dw.out; do i=$((i+1)); [ $i -lt 600 ] || fail "workload did not fill"; sleep 0.1; done
 pages=$(sed -n 's/^filled: \([0-9]*\) pages.*/\1/p' /tmp/dw.out)
-want=$(sed -n 's/^filled: .* \([0-9]*\) duplicates/\1/p' /tmp/dw.out)
+want=$(sed -n 's/^filled: [0-9]* pages, \([0-9]*\) duplicates.*/\1/p' /tmp/dw.out)
 scanned0=$(get pages_scanned)
 passes 2 120
 scanned=$(( $(get pages_scanned) - scanned0 ))

@@ -13,6 +13,7 @@
 #include <linux/freezer.h>
 #include <linux/highmem.h>
 #include <linux/ksm_hooks.h>
+#include <linux/ksm.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
@@ -22,6 +23,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/swap.h>
 #include <linux/sysfs.h>
 #include <linux/wait.h>
 
@@ -77,7 +79,7 @@ static const struct kernel_param_ops uksm_param_ops = {
 };
 
 module_param_cb(run, &uksm_param_ops, NULL, 0444);
-MODULE_PARM_DESC(run, "1: scan from load on (default), 0: load idle; change later in /sys/kernel/mm/uksm/run");
+MODULE_PARM_DESC(run, "1: scan and merge from load on (default), 0: load idle; change later in /sys/kernel/mm/uksm/run (2: unmerge all)");
 module_param_cb(sleep_millisecs, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(sleep_millisecs, "milliseconds uksmd sleeps between scan rounds, 0..3600000 (default 100)");
 module_param_cb(stats_interval_secs, &uksm_param_ops, NULL, 0444);
@@ -366,6 +368,41 @@ void uksm_kunmap(const void *addr)
 void uksm_put_page(struct page *page)
 {
 	put_page(page);
+}
+
+/* Maps the KSM zero page in place of page, if page is all zeros (see ksm_hooks.h). */
+int uksm_merge_zero_page(struct vm_area_struct *vma, struct page *page, unsigned long addr)
+{
+	return ksm_merge_one_page(vma, page, ZERO_PAGE(addr));
+}
+
+/* 1 if a KSM page or KSM zero page was mapped at addr and is private now, else 0 or -errno. */
+int uksm_break_page(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct folio_walk fw;
+	struct folio *folio = folio_walk_start(&fw, vma, addr, FW_MIGRATION | FW_ZEROPAGE);
+	bool merged = false;
+	int err;
+
+	if (folio) {
+		merged = !folio_test_large(folio) &&
+			 (folio_test_ksm(folio) || is_ksm_zero_pte(fw.pte));
+		folio_walk_end(&fw, vma);
+	}
+	if (!merged)
+		return 0;
+	err = ksm_break_page(vma, addr);
+	return err ? err : 1;
+}
+
+void uksm_lru_add_drain_all(void)
+{
+	lru_add_drain_all();
+}
+
+long uksm_ksm_zero_pages(void)
+{
+	return atomic_long_read(&ksm_zero_pages);
 }
 
 u64 uksm_random_u64(void)

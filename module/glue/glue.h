@@ -50,6 +50,10 @@ struct page *uksm_get_anon_page(struct vm_area_struct *vma, unsigned long addr);
 const void *uksm_kmap_page(struct page *page);
 void uksm_kunmap(const void *addr);
 void uksm_put_page(struct page *page);
+int uksm_merge_zero_page(struct vm_area_struct *vma, struct page *page, unsigned long addr);
+int uksm_break_page(struct vm_area_struct *vma, unsigned long addr);
+void uksm_lru_add_drain_all(void);
+long uksm_ksm_zero_pages(void);
 u64 uksm_random_u64(void);
 
 #endif /* UKSM_GLUE_H */

@@ -12,7 +12,8 @@ use core::fmt;
 /// Which tunable: also its index in [`ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Id {
-    /// `run`: 0 stops the scanner, 1 lets it scan.
+    /// `run`: 0 stops the scanner, 1 lets it scan and merge, 2 unmerges everything and
+    /// stops.
     Run = 0,
     /// `sleep_millisecs`: pause of the scanner between two rounds.
     SleepMillisecs = 1,
@@ -46,7 +47,7 @@ pub const ALL: [Tunable; COUNT] = [
         id: Id::Run,
         name: c"run",
         min: 0,
-        max: 1,
+        max: 2,
         default: 1,
     },
     // At most one hour: a longer pause is a mistake, not a setting.
@@ -175,8 +176,8 @@ mod tests {
 
     #[test]
     fn refuses_out_of_range() {
-        let e = ParseError::OutOfRange { min: 0, max: 1 };
-        assert_eq!(Id::Run.tunable().parse(b"2"), Err(e));
+        let e = ParseError::OutOfRange { min: 0, max: 2 };
+        assert_eq!(Id::Run.tunable().parse(b"3"), Err(e));
         assert_eq!(Id::Run.tunable().parse(b"18446744073709551615"), Err(e));
         assert_eq!(Id::Run.tunable().parse(b"18446744073709551616"), Err(e));
         assert_eq!(

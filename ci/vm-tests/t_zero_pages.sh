@@ -1,0 +1,23 @@
+#!/bin/sh
+# Zero pages are merged into the KSM zero page and survive writes, fork, munmap, mremap
+# and MADV_DONTNEED intact; rmmod and run=2 unmerge every one of them.
+. /tests/lib.sh
+for how in rmmod run2; do
+  modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
+  zero_pages > /tmp/zp.out & zp=$!
+  i=0; while ! grep -q MERGED /tmp/zp.out; do
+    i=$((i+1)); [ $i -lt 1800 ] && kill -0 $zp 2>/dev/null || { cat /tmp/zp.out; fail "zero_pages did not get merged"; }
+    sleep 0.1
+  done
+  case $how in
+    rmmod) rmmod uksm || fail "rmmod" ;;
+    run2) echo 2 > $U/run || fail "run=2 refused"
+          [ "$(get ksm_zero_pages)" = 0 ] || fail "run=2 left $(get ksm_zero_pages) zero pages" ;;
+  esac
+  kill -USR1 $zp; wait $zp; rc=$?
+  cat /tmp/zp.out
+  [ $rc = 0 ] || fail "zero_pages checks failed after $how"
+  loaded && rmmod uksm
+  [ "$(cat /sys/kernel/mm/ksm/ksm_zero_pages)" = 0 ] || fail "global ksm_zero_pages is $(cat /sys/kernel/mm/ksm/ksm_zero_pages) after $how"
+done
+dmesg | grep 'uksm: unmerged'
