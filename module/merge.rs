@@ -17,7 +17,8 @@
 //!
 //! `run=2` and unload call [`unmerge_all`] with the merge lock held, so the scanner cannot
 //! merge meanwhile. It walks every tracked VMA of every process and breaks each KSM zero
-//! page. A fork during the walk can copy a zero page into a new process; the walk is
+//! page, skipping the rest of a process as soon as the kernel's per-process count of KSM
+//! zero pages is 0. A fork during the walk can copy a zero page into a new process; the walk is
 //! therefore repeated until a whole pass finds nothing left.
 
 use crate::registry::MmSnapshot;
@@ -26,6 +27,10 @@ use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
 /// Merges `page`, mapped at `addr` of `vma`, into the KSM zero page if it is all zeros.
+///
+/// VMAs registered with userfaultfd are left alone: the KSM zero PTE would not carry a
+/// write-protect marker, and a monitor must see every missing or protected page as it
+/// left it.
 ///
 /// # Safety
 ///
@@ -36,8 +41,9 @@ pub(crate) unsafe fn merge_zero_page(
     page: *mut page,
     addr: usize,
 ) -> bool {
-    // SAFETY: the caller's guarantees are those of ksm_merge_one_page().
-    unsafe { sys::uksm_merge_zero_page(vma, page, addr) == 0 }
+    // SAFETY: the caller's guarantees are those of ksm_merge_one_page(); `vma` is valid
+    // under the mmap lock for the flag test.
+    unsafe { !sys::uksm_vma_uffd_armed(vma) && sys::uksm_merge_zero_page(vma, page, addr) == 0 }
 }
 
 /// What [`unmerge_all`] did.
@@ -57,34 +63,31 @@ pub(crate) fn unmerge_all() -> Result<Unmerged> {
     loop {
         let snapshot = MmSnapshot::take()?;
         let mut broken = 0;
-        for &mm in snapshot.mms() {
-            // SAFETY: the snapshot holds a reference on `mm`.
-            unsafe { sys::uksm_mmap_read_lock(mm) };
-            let mut addr = 0;
-            loop {
-                // SAFETY: `mm` is alive and its mmap lock held.
-                let vma = unsafe { sys::uksm_find_vma(mm, addr) };
-                if vma.is_null() {
+        snapshot.for_each_vma(|vma| {
+            // SAFETY: `for_each_vma` passes valid VMAs under their mmap lock.
+            let (start, end, tracked) = unsafe {
+                let tracked = !sys::uksm_vma_private(vma).is_null();
+                (sys::uksm_vma_start(vma), sys::uksm_vma_end(vma), tracked)
+            };
+            // SAFETY: as above.
+            let mm = unsafe { sys::uksm_vma_mm(vma) };
+            if !tracked {
+                return;
+            }
+            for a in (start..end).step_by(PAGE_SIZE) {
+                // Most processes have no KSM zero page, or none left: stop looking.
+                // SAFETY: `mm` is alive while its mmap lock is held.
+                if unsafe { sys::uksm_mm_ksm_zero_pages(mm) } == 0 {
                     break;
                 }
-                // SAFETY: `vma` was found under the mmap lock.
-                let (start, end) = unsafe { (sys::uksm_vma_start(vma), sys::uksm_vma_end(vma)) };
-                // SAFETY: as above.
-                if !unsafe { sys::uksm_vma_private(vma) }.is_null() {
-                    for a in (start..end).step_by(PAGE_SIZE) {
-                        // SAFETY: `a` lies in `vma`, under the mmap lock.
-                        match unsafe { sys::uksm_break_page(vma, a) } {
-                            0 => {}
-                            r if r > 0 => broken += 1,
-                            _ => done.failures += 1,
-                        }
-                    }
+                // SAFETY: `a` lies in `vma`, under the mmap lock.
+                match unsafe { sys::uksm_break_page(vma, a) } {
+                    0 => {}
+                    r if r > 0 => broken += 1,
+                    _ => done.failures += 1,
                 }
-                addr = end;
             }
-            // SAFETY: taken above.
-            unsafe { sys::uksm_mmap_read_unlock(mm) };
-        }
+        });
         done.pages += broken;
         done.passes += 1;
         if broken == 0 {

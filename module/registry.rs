@@ -8,6 +8,7 @@
 //! private mappings of /dev/zero) and has none of the flags in
 //! `uksm_vm_flags_unmergeable()`: `VM_SHARED`, `VM_MAYSHARE` (shared memory is not
 //! copy-on-write), `VM_PFNMAP`, `VM_IO`, `VM_MIXEDMAP` (no normal pages), `VM_HUGETLB`,
+//! `VM_DROPPABLE`,
 //! `VM_DONTEXPAND` (special mappings: vdso, vvar, driver mappings), `VM_GROWSDOWN` and
 //! `VM_GROWSUP` (stacks change their range outside the VMA hooks). These properties are set
 //! before a VMA is linked and never change afterwards, so a VMA's eligibility is decided
@@ -272,8 +273,32 @@ impl MmSnapshot {
         self
     }
 
-    pub(crate) fn mms(&self) -> &[*mut mm_struct] {
-        &self.mms
+    pub(crate) fn len(&self) -> usize {
+        self.mms.len()
+    }
+
+    /// Calls `f` with every VMA of every mm of the snapshot, in address order, with that
+    /// mm's mmap lock held for read: `f` may use the VMA but must not change its range.
+    pub(crate) fn for_each_vma(&self, mut f: impl FnMut(*mut vm_area_struct)) {
+        for &mm in self.mms.iter() {
+            // SAFETY: the snapshot holds a reference on `mm`.
+            unsafe { sys::uksm_mmap_read_lock(mm) };
+            let mut addr = 0;
+            loop {
+                // SAFETY: `mm` is alive and its mmap lock is held.
+                let vma = unsafe { sys::uksm_find_vma(mm, addr) };
+                if vma.is_null() {
+                    break;
+                }
+                // SAFETY: `vma` was found in `mm`'s tree under its mmap lock.
+                addr = unsafe { sys::uksm_vma_end(vma) };
+                f(vma);
+            }
+            // SAFETY: taken above.
+            unsafe { sys::uksm_mmap_read_unlock(mm) };
+            // SAFETY: no lock is held.
+            unsafe { sys::uksm_cond_resched() };
+        }
     }
 }
 

@@ -68,6 +68,7 @@ extern "C" {
     pub(crate) fn uksm_vma_mm(vma: *const vm_area_struct) -> *mut mm_struct;
     pub(crate) fn uksm_vma_flags(vma: *const vm_area_struct) -> usize;
     pub(crate) fn uksm_vma_is_anonymous(vma: *const vm_area_struct) -> bool;
+    pub(crate) fn uksm_vma_uffd_armed(vma: *mut vm_area_struct) -> bool;
     pub(crate) fn uksm_vma_start(vma: *const vm_area_struct) -> usize;
     pub(crate) fn uksm_vma_end(vma: *const vm_area_struct) -> usize;
     pub(crate) fn uksm_vma_private(vma: *const vm_area_struct) -> *mut c_void;
@@ -86,5 +87,6 @@ extern "C" {
     pub(crate) fn uksm_break_page(vma: *mut vm_area_struct, addr: usize) -> c_int;
     pub(crate) fn uksm_lru_add_drain_all();
     pub(crate) fn uksm_ksm_zero_pages() -> c_long;
+    pub(crate) fn uksm_mm_ksm_zero_pages(mm: *mut mm_struct) -> c_long;
     pub(crate) fn uksm_random_u64() -> u64;
 }

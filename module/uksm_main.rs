@@ -112,28 +112,9 @@ impl Uksm {
     /// arrive through the hooks; adoption is idempotent.
     fn adopt_existing(&self) -> Result<usize> {
         let snapshot = MmSnapshot::take()?;
-        for &mm in snapshot.mms() {
-            // SAFETY: the snapshot holds a reference on `mm`.
-            unsafe { sys::uksm_mmap_read_lock(mm) };
-            let mut addr = 0;
-            loop {
-                // SAFETY: `mm` is alive and its mmap lock is held for read.
-                let vma = unsafe { sys::uksm_find_vma(mm, addr) };
-                if vma.is_null() {
-                    break;
-                }
-                // SAFETY: `vma` was found in `mm`'s tree under its mmap lock.
-                unsafe {
-                    addr = sys::uksm_vma_end(vma);
-                    self.adopt(vma);
-                }
-            }
-            // SAFETY: taken above.
-            unsafe { sys::uksm_mmap_read_unlock(mm) };
-            // SAFETY: no lock is held.
-            unsafe { sys::uksm_cond_resched() };
-        }
-        Ok(snapshot.mms().len())
+        // SAFETY: `for_each_vma` passes linked VMAs with their mmap lock held.
+        snapshot.for_each_vma(|vma| unsafe { self.adopt(vma) });
+        Ok(snapshot.len())
     }
 
     pub(crate) fn registry_totals(&self) -> Totals {

@@ -26,7 +26,7 @@ run() {
   kill $zb; wait $zb 2>/dev/null
   kill -9 $(pid_of zero_bench) 2>/dev/null; sleep 1
   echo "$1 $((t1 - t0)) $((c1 - c0))" >> /tmp/bench.txt
-  echo "$1: $(( (t1 - t0) / 100 )).$(( (t1 - t0) % 100 )) s, scanner CPU $(( (c1 - c0) / 100 )).$(( (c1 - c0) % 100 )) s"
+  awk -v n="$1" -v t=$((t1 - t0)) -v c=$((c1 - c0)) 'BEGIN { printf "%s: %.2f s, scanner CPU %.2f s\n", n, t / 100, c / 100 }'
 }
 
 : > /tmp/bench.txt

@@ -12,7 +12,7 @@
  *   vma_churn count                 print the eligible VMAs and pages seen in /proc
  *
  * Eligible (docs/vma-registry.md): private, anonymous (no file but /dev/zero, not
- * [vsyscall]) and none of the VmFlags sh ms pf io de ht mm gd gu.
+ * [vsyscall]) and none of the VmFlags sh ms pf io de ht mm dp gd gu.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -197,7 +197,8 @@ static int has_flag(const char *flags, const char *f)
 
 static void count_pid(const char *pid, struct count *c)
 {
-	static const char *excluded[] = { "sh", "ms", "pf", "io", "de", "ht", "mm", "gd", "gu" };
+	static const char *excluded[] = { "sh", "ms", "pf", "io", "de", "ht", "mm", "dp", "gd",
+					  "gu" };
 	char path[300], line[512];
 	unsigned long start = 0, end = 0;
 	int candidate = 0;

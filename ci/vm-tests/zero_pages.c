@@ -5,7 +5,8 @@
  *   zero_pages
  *
  * With uksm paused (run=0), fills 16 MiB with present, all-zero private pages (and a
- * control region of distinct content, and a region held by vmsplice in a pipe), then lets
+ * control region of distinct content, a region held by vmsplice in a pipe, and a region
+ * registered with userfaultfd, neither of which may be merged), then lets
  * uksm run and waits until it has mapped them to the zero page: /proc/self/pagemap shows
  * the zero page's frame, RssAnon and AnonPages fall, /proc/self/ksm_stat counts them. Then writes (COW), fork with writes on both sides,
  * munmap, mremap, MADV_DONTNEED, each followed by a byte-for-byte check. It then prints
@@ -20,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,6 +100,19 @@ static void set_run(const char *v)
 		close(fd);
 }
 
+/* Waits until uksm has completed n more passes over everything (at most 120 s). */
+static void wait_passes(long n)
+{
+	long start = status_field("/sys/kernel/mm/uksm/full_scans", ""), t;
+
+	for (t = 0; t < 1200; t++) {
+		if (status_field("/sys/kernel/mm/uksm/full_scans", "") >= start + n)
+			return;
+		usleep(100000);
+	}
+	CHECK(0, "uksm did not complete %ld passes in 120 s", n);
+}
+
 static volatile sig_atomic_t go;
 
 static void on_usr1(int sig)
@@ -106,7 +123,10 @@ static void on_usr1(int sig)
 int main(void)
 {
 	static unsigned char want[NPAGES];
-	char *p, *control, *pinned, *probe, *moved;
+	char *p, *control, *pinned, *probe, *moved, *uffd_area;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	int uffd;
 	uint64_t zero_pfn;
 	long free_before, free_after, anon_before, anon_after, rss_before, rss_after, stat_zero;
 	size_t i, merged = 0;
@@ -120,8 +140,9 @@ int main(void)
 	p = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	control = mmap(NULL, 256 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	pinned = mmap(NULL, PINNED * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uffd_area = mmap(NULL, PINNED * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (pagemap_fd < 0 || probe == MAP_FAILED || p == MAP_FAILED || control == MAP_FAILED ||
-	    pinned == MAP_FAILED || pipe(pipefd))
+	    pinned == MAP_FAILED || uffd_area == MAP_FAILED || pipe(pipefd))
 		return perror("setup"), 2;
 	madvise(p, NPAGES * PAGE, MADV_NOHUGEPAGE);
 	madvise(pinned, PINNED * PAGE, MADV_NOHUGEPAGE);
@@ -137,6 +158,15 @@ int main(void)
 	for (i = 0; i < 256; i++)
 		memset(control + i * PAGE, (int)(i % 255) + 1, PAGE);
 	memset(pinned, 0, PINNED * PAGE);
+	/* Present zero pages, then registered with userfaultfd: a monitor owns them. */
+	for (i = 0; i < PINNED; i++)
+		uffd_area[i * PAGE] = 1, uffd_area[i * PAGE] = 0;
+	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	reg.range.start = (uintptr_t)uffd_area;
+	reg.range.len = PINNED * PAGE;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	CHECK(uffd >= 0 && ioctl(uffd, UFFDIO_API, &api) == 0 && ioctl(uffd, UFFDIO_REGISTER, &reg) == 0,
+	      "userfaultfd registration");
 	for (i = 0; i < PINNED; i++)
 		pinned[i * PAGE] = 0;
 	/* vmsplice holds references on the pinned pages until the pipe is read. */
@@ -171,8 +201,11 @@ int main(void)
 	CHECK(anon_before - anon_after >= (long)(merged * 4 * 8 / 10),
 	      "AnonPages fell by %ld kB for %zu merged pages", anon_before - anon_after, merged);
 	CHECK(stat_zero >= (long)merged, "ksm_stat counts %ld zero pages, pagemap shows %zu", stat_zero, merged);
+	/* Two more whole passes: every page below has been looked at since it was written. */
+	wait_passes(2);
 	CHECK(count_zero_mapped(control, 256, zero_pfn) == 0, "non-zero pages were mapped to the zero page");
 	CHECK(count_zero_mapped(pinned, PINNED, zero_pfn) == 0, "pages held by vmsplice were merged");
+	CHECK(count_zero_mapped(uffd_area, PINNED, zero_pfn) == 0, "pages registered with userfaultfd were merged");
 	for (i = 0; i < 256; i++)
 		CHECK((unsigned char)control[i * PAGE + 7] == i % 255 + 1, "control page %zu changed", i);
 

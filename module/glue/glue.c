@@ -25,6 +25,7 @@
 #include <linux/slab.h>
 #include <linux/swap.h>
 #include <linux/sysfs.h>
+#include <linux/userfaultfd_k.h>
 #include <linux/wait.h>
 
 #include "glue.h"
@@ -305,6 +306,11 @@ bool uksm_vma_is_anonymous(const struct vm_area_struct *vma)
 	return !READ_ONCE(vma->vm_ops);	/* vma_is_anonymous() */
 }
 
+bool uksm_vma_uffd_armed(struct vm_area_struct *vma)
+{
+	return userfaultfd_armed(vma);
+}
+
 unsigned long uksm_vma_start(const struct vm_area_struct *vma)
 {
 	return READ_ONCE(vma->vm_start);
@@ -329,7 +335,7 @@ void uksm_vma_set_private(struct vm_area_struct *vma, void *slot)
 unsigned long uksm_vm_flags_unmergeable(void)
 {
 	return VM_SHARED | VM_MAYSHARE | VM_PFNMAP | VM_IO | VM_DONTEXPAND |
-	       VM_HUGETLB | VM_MIXEDMAP | VM_GROWSDOWN | VM_GROWSUP;
+	       VM_HUGETLB | VM_MIXEDMAP | VM_DROPPABLE | VM_GROWSDOWN | VM_GROWSUP;
 }
 
 /* Pages */
@@ -403,6 +409,11 @@ void uksm_lru_add_drain_all(void)
 long uksm_ksm_zero_pages(void)
 {
 	return atomic_long_read(&ksm_zero_pages);
+}
+
+long uksm_mm_ksm_zero_pages(struct mm_struct *mm)
+{
+	return mm_ksm_zero_pages(mm);
 }
 
 u64 uksm_random_u64(void)

@@ -40,6 +40,7 @@ struct vm_area_struct *uksm_find_vma(struct mm_struct *mm, unsigned long addr);
 struct mm_struct *uksm_vma_mm(const struct vm_area_struct *vma);
 unsigned long uksm_vma_flags(const struct vm_area_struct *vma);
 bool uksm_vma_is_anonymous(const struct vm_area_struct *vma);
+bool uksm_vma_uffd_armed(struct vm_area_struct *vma);
 unsigned long uksm_vma_start(const struct vm_area_struct *vma);
 unsigned long uksm_vma_end(const struct vm_area_struct *vma);
 void *uksm_vma_private(const struct vm_area_struct *vma);
@@ -54,6 +55,7 @@ int uksm_merge_zero_page(struct vm_area_struct *vma, struct page *page, unsigned
 int uksm_break_page(struct vm_area_struct *vma, unsigned long addr);
 void uksm_lru_add_drain_all(void);
 long uksm_ksm_zero_pages(void);
+long uksm_mm_ksm_zero_pages(struct mm_struct *mm);
 u64 uksm_random_u64(void);
 
 #endif /* UKSM_GLUE_H */
