@@ -18,7 +18,8 @@
 //!
 //! # Zero pages and duplicates
 //!
-//! A page whose hash equals the hash of a page of zeros is handed to
+//! With `use_zero_pages` (the default), a page whose hash equals the hash of a page of zeros
+//! is handed to
 //! [`merge::merge_zero_page`], which maps the KSM zero page in its place if the page really
 //! is all zeros. The hashes of all other pages of a pass are collected; at the end of the
 //! pass they are sorted, and every page whose hash an earlier page had counts as a
@@ -137,6 +138,7 @@ impl Scanner {
     /// Scans pages of `target` from `self.addr`, using up `budget`. Returns true when the
     /// VMA is done (or skipped).
     fn scan_vma(&mut self, uksm: &Uksm, target: &Target, budget: &mut usize) -> bool {
+        let use_zero_pages = tunables::get(Id::UseZeroPages) == 1;
         let mm = target.mm.as_ptr();
         // SAFETY: `target.mm` holds a reference on `mm`.
         if !unsafe { sys::uksm_mmap_read_trylock(mm) } {
@@ -161,8 +163,9 @@ impl Scanner {
                     // the whole page after write-protecting it.
                     // SAFETY: mmap lock held, `vma` tracked, `page` mapped at `addr` with
                     // our reference.
-                    let merged =
-                        h == self.zero_hash && unsafe { merge::merge_zero_page(vma, page, addr) };
+                    let merged = h == self.zero_hash
+                        && use_zero_pages
+                        && unsafe { merge::merge_zero_page(vma, page, addr) };
                     // SAFETY: the reference taken by `uksm_get_anon_page`.
                     unsafe { sys::uksm_put_page(page) };
                     // Without room, the page is left out of the duplicate count only.

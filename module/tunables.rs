@@ -99,6 +99,7 @@ const ATTRS: [Attr; COUNT + 7] = [
     Attr::Tunable(Id::SleepMillisecs),
     Attr::Tunable(Id::StatsIntervalSecs),
     Attr::Tunable(Id::PagesToScan),
+    Attr::Tunable(Id::UseZeroPages),
     Attr::Counter(c"tracked_vmas", |u| u.registry_totals().vmas as u64),
     Attr::Counter(c"tracked_pages", |u| u.registry_totals().pages as u64),
     Attr::Counter(c"full_scans", |u| u.full_scans.load(Ordering::Relaxed)),

@@ -9,6 +9,13 @@ meminfo_kb() {
   echo 3 > /proc/sys/vm/drop_caches
   awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo
 }
+# Waits until $1 more passes of uksmd have completed, at most $2 seconds.
+passes() {
+  target=$(( $(get full_scans) + $1 )); i=0
+  while [ "$(get full_scans)" -lt $target ]; do
+    i=$((i+1)); [ $i -le $(($2 * 10)) ] || fail "fewer than $1 passes in $2 s"; sleep 0.1
+  done
+}
 # Stops a churn started by vma_churn (whole process group), if one runs.
 stop_churn() {
   [ -f /tmp/churn.pgid ] && kill -KILL -"$(cat /tmp/churn.pgid)" 2>/dev/null

@@ -75,7 +75,7 @@ static void expect_taken(const char *name, const char *data, const char *want)
 int main(void)
 {
 	static const char *writable[] = { "run", "sleep_millisecs", "stats_interval_secs",
-					  "pages_to_scan" };
+					  "pages_to_scan", "use_zero_pages" };
 	static const char *counters[] = { "tracked_vmas", "tracked_pages", "full_scans",
 					  "pages_scanned", "duplicate_candidates", "ksm_zero_pages",
 					  "registry_anomalies" };
@@ -83,8 +83,8 @@ int main(void)
 				     "1a", "99999999999999999999", "18446744073709551616",
 				     "4294967296" };
 	/* The first values outside each attribute's range. */
-	static const char *above[] = { "3", "3600001", "86401", "1000001" };
-	static const char *below[] = { NULL, NULL, NULL, "0" };
+	static const char *above[] = { "3", "3600001", "86401", "1000001", "2" };
+	static const char *below[] = { NULL, NULL, NULL, "0", NULL };
 	char overlong[200], huge[5000];
 	size_t i, j;
 
@@ -116,6 +116,8 @@ int main(void)
 	expect_taken("pages_to_scan", "1", "1\n");
 	expect_taken("pages_to_scan", "1000000\n", "1000000\n");
 	expect_taken("pages_to_scan", "1000", "1000\n");
+	expect_taken("use_zero_pages", "0", "0\n");
+	expect_taken("use_zero_pages", "1\n", "1\n");
 	expect_taken("run", "0", "0\n");
 	expect_taken("run", "1\n", "1\n");
 	/* Counters move on their own: only the refusal is checked. */

@@ -9,7 +9,7 @@ rmmod uksm || fail "rmmod failed"
 long=$(printf '1%.0s' $(seq 40))
 for bad in run=3 run=-1 run=abc run= run run=0x1 "run=1 " sleep_millisecs=3600001 \
            sleep_millisecs=99999999999999999999999 sleep_millisecs=1x stats_interval_secs=86401 \
-           stats_interval_secs=-5 pages_to_scan=0 pages_to_scan=1000001 "run=$long"; do
+           stats_interval_secs=-5 pages_to_scan=0 pages_to_scan=1000001 use_zero_pages=2 "run=$long"; do
   dmesg -c > /dev/null
   if modprobe uksm "$bad" 2>/dev/null; then rmmod uksm; fail "load accepted '$bad'"; fi
   loaded && fail "module loaded with '$bad'"

@@ -3,13 +3,6 @@
 # a workload with a known duplicate count holds (by page hash), leaving contents intact.
 . /tests/lib.sh
 modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
-# Waits until $1 more passes have completed, at most $2 seconds.
-passes() {
-  target=$(( $(get full_scans) + $1 )); i=0
-  while [ "$(get full_scans)" -lt $target ]; do
-    i=$((i+1)); [ $i -le $(($2 * 10)) ] || fail "fewer than $1 passes in $2 s"; sleep 0.1
-  done
-}
 passes 2 60
 base=$(get duplicate_candidates)
 dup_workload 3 16 75 600 > /tmp/dw.out & w=$!

@@ -20,4 +20,15 @@ for how in rmmod run2; do
   loaded && rmmod uksm
   [ "$(cat /sys/kernel/mm/ksm/ksm_zero_pages)" = 0 ] || fail "global ksm_zero_pages is $(cat /sys/kernel/mm/ksm/ksm_zero_pages) after $how"
 done
+# use_zero_pages=0 leaves zero pages alone; switching it on merges them.
+modprobe uksm sleep_millisecs=0 pages_to_scan=5000 use_zero_pages=0 || fail "modprobe use_zero_pages=0"
+dup_workload 1 4 0 600 100 > /tmp/dz.out & dz=$!
+i=0; while ! grep -q filled /tmp/dz.out; do i=$((i+1)); [ $i -lt 600 ] || fail "workload did not fill"; sleep 0.1; done
+passes 2 60
+[ "$(get ksm_zero_pages)" = 0 ] || fail "use_zero_pages=0 merged $(get ksm_zero_pages) zero pages"
+echo 1 > $U/use_zero_pages
+passes 2 60
+[ "$(get ksm_zero_pages)" -ge 1024 ] || fail "use_zero_pages=1 merged only $(get ksm_zero_pages) of 1024 zero pages"
+kill $dz; wait $dz
+rmmod uksm || fail "rmmod"
 dmesg | grep 'uksm: unmerged'

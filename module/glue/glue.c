@@ -87,6 +87,8 @@ module_param_cb(stats_interval_secs, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(stats_interval_secs, "seconds between statistics lines in the kernel log, 0 = none, up to 86400 (default 60)");
 module_param_cb(pages_to_scan, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(pages_to_scan, "page addresses uksmd visits per scan round, 1..1000000 (default 1000)");
+module_param_cb(use_zero_pages, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(use_zero_pages, "1: merge all-zero pages into the KSM zero page (default), 0: leave them");
 
 /* /sys/kernel/mm/uksm/: one attribute per entry of the Rust attribute table. */
 

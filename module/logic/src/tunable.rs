@@ -21,10 +21,12 @@ pub enum Id {
     StatsIntervalSecs = 2,
     /// `pages_to_scan`: page addresses the scanner visits per round.
     PagesToScan = 3,
+    /// `use_zero_pages`: 1 merges all-zero pages into the KSM zero page, 0 leaves them.
+    UseZeroPages = 4,
 }
 
 /// Number of tunables.
-pub const COUNT: usize = 4;
+pub const COUNT: usize = 5;
 
 /// A user-settable number with its accepted range.
 #[derive(Debug)]
@@ -73,6 +75,13 @@ pub const ALL: [Tunable; COUNT] = [
         min: 1,
         max: 1_000_000,
         default: 1000,
+    },
+    Tunable {
+        id: Id::UseZeroPages,
+        name: c"use_zero_pages",
+        min: 0,
+        max: 1,
+        default: 1,
     },
 ];
 
