@@ -19,9 +19,9 @@
 //! # Zero pages and duplicates
 //!
 //! With `use_zero_pages` (the default), a page whose hash equals the hash of a page of zeros
-//! is handed to
-//! [`merge::merge_zero_page`], which maps the KSM zero page in its place if the page really
-//! is all zeros. The hashes of all other pages of a pass are collected; at the end of the
+//! is handed to [`merge::merge_zero_page`], which maps the KSM zero page in its place if the
+//! page really is all zeros. Hashes use UKSM's initial strength ([`hash::INITIAL`]); the
+//! adaptive strength comes with the governor. The hashes of all other pages of a pass are collected; at the end of the
 //! pass they are sorted, and every page whose hash an earlier page had counts as a
 //! duplicate candidate (`duplicate_candidates`, for the last complete pass). Merging those
 //! is the next step of the merge engine.
@@ -86,8 +86,7 @@ struct Scanner {
     key: usize,
     addr: usize,
     order: SampleOrder,
-    strength: usize,
-    /// Hash of a page of zeros at `strength`.
+    /// Hash of a page of zeros.
     zero_hash: u32,
     /// Hashes of the pages seen in this pass (capacity kept from pass to pass).
     seen: KVVec<u32>,
@@ -113,7 +112,6 @@ impl Scanner {
             key: 0,
             addr: 0,
             order,
-            strength: hash::INITIAL,
             zero_hash,
             seen: KVVec::new(),
         }
@@ -123,7 +121,7 @@ impl Scanner {
     fn hash(&self, page: *mut page) -> u32 {
         // SAFETY: `page` is referenced, so it stays allocated while mapped.
         let mapped = unsafe { sys::uksm_kmap_page(page) };
-        let h = self.order.hash(&MappedPage(mapped.cast()), self.strength);
+        let h = self.order.hash(&MappedPage(mapped.cast()), hash::INITIAL);
         // SAFETY: mapped above, in this context.
         unsafe { sys::uksm_kunmap(mapped) };
         h
