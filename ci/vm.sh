@@ -5,7 +5,7 @@
 #   ci/vm.sh tests [NAME...]     run the VM tests (all, or those named); closing line
 #                                "N passed, N failed"
 #   ci/vm.sh demo                load the module, run a workload, show what it did
-#   ci/vm.sh bench               zero-page merging: uksm against built-in KSM
+#   ci/vm.sh bench               benchmarks: uksm against built-in KSM (ci/vm-tests/bench.sh)
 #   ci/vm.sh run FILE [ARGS...]  run a static binary or script with the module loaded
 #
 # Exit status is non-zero on a failed test, a timeout, or any kernel splat in the log.

@@ -9,20 +9,30 @@
 //! anon-exclusive handling, page locks only tried, a failed attempt leaving the mapping as
 //! it was. This module decides what to merge and makes sure everything is unmerged again.
 //!
-//! Today only all-zero pages are merged, into the KSM zero page (the zero page mapped with a
-//! dirty special PTE, which the kernel already un-accounts when it is unmapped or written).
-//! The kernel counts them in `ksm_zero_pages` and per process in `/proc/PID/ksm_stat`.
+//! All-zero pages are merged into the KSM zero page (the zero page mapped with a dirty
+//! special PTE, which the kernel already un-accounts when it is unmapped or written). The
+//! kernel counts them in `ksm_zero_pages` and per process in `/proc/PID/ksm_stat`. Other
+//! identical pages are merged into one KSM folio each, owned by the [`stable`] tree; the
+//! [`unstable`] table pairs the first two copies of a content.
 //!
 //! # Unmerging
 //!
 //! `run=2` and unload call [`unmerge_all`] with the merge lock held, so the scanner cannot
-//! merge meanwhile. It walks every tracked VMA of every process and breaks each KSM zero
-//! page, skipping the rest of a process as soon as the kernel's per-process count of KSM
-//! zero pages is 0. A fork during the walk can copy a zero page into a new process; the walk is
-//! therefore repeated until a whole pass finds nothing left.
+//! merge meanwhile. It first tells the kernel it is unmerging (swap-in then copies a KSM
+//! folio instead of mapping it again), then walks every anonymous VMA of every process and
+//! breaks each merged page (`break_ksm()`: the process gets a private copy). A process with
+//! no KSM zero page is skipped as soon as no merged folio exists either. A fork during the
+//! walk can copy a merged page into a new process; the walk is therefore repeated until a
+//! whole pass finds nothing left. Then every node is detached from its (now unmapped)
+//! folio and freed; a folio still mapped somehow makes the walk start again.
+//!
+//! [`stable`]: crate::stable
+//! [`unstable`]: crate::unstable
 
 use crate::registry::MmSnapshot;
+use crate::stable::Stable;
 use crate::sys::{self, page, vm_area_struct};
+use crate::unstable::Unstable;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
@@ -46,6 +56,21 @@ pub(crate) unsafe fn merge_zero_page(
     unsafe { !sys::uksm_vma_uffd_armed(vma) && sys::uksm_merge_zero_page(vma, page, addr) == 0 }
 }
 
+/// What the merge lock protects: the trees of the merge engine.
+pub(crate) struct Engine {
+    pub(crate) stable: Stable,
+    pub(crate) unstable: Unstable,
+}
+
+impl Engine {
+    pub(crate) fn new() -> Self {
+        Engine {
+            stable: Stable::new(),
+            unstable: Unstable::new(),
+        }
+    }
+}
+
 /// What [`unmerge_all`] did.
 pub(crate) struct Unmerged {
     pub(crate) pages: u64,
@@ -53,31 +78,45 @@ pub(crate) struct Unmerged {
     pub(crate) failures: u64,
 }
 
-/// Breaks every KSM zero page of every tracked VMA. The caller holds the merge lock.
-pub(crate) fn unmerge_all() -> Result<Unmerged> {
+/// Breaks every merged page and KSM zero page of every process and frees every node. The
+/// caller holds the merge lock (and so owns `engine`).
+pub(crate) fn unmerge_all(engine: &mut Engine) -> Result<Unmerged> {
+    // SAFETY: a flag the kernel reads; cleared again below (and at unregistration).
+    unsafe { sys::uksm_set_unmerging(true) };
+    let result = unmerge_passes(engine);
+    // SAFETY: as above.
+    unsafe { sys::uksm_set_unmerging(false) };
+    result
+}
+
+fn unmerge_passes(engine: &mut Engine) -> Result<Unmerged> {
     let mut done = Unmerged {
         pages: 0,
         passes: 0,
         failures: 0,
     };
     loop {
+        let folios = !engine.stable.is_empty();
         let snapshot = MmSnapshot::take()?;
         let mut broken = 0;
         snapshot.for_each_vma(|vma| {
             // SAFETY: `for_each_vma` passes valid VMAs under their mmap lock.
-            let (start, end, tracked) = unsafe {
-                let tracked = !sys::uksm_vma_private(vma).is_null();
-                (sys::uksm_vma_start(vma), sys::uksm_vma_end(vma), tracked)
+            let (start, end, anonymous) = unsafe {
+                let anonymous = sys::uksm_vma_is_anonymous(vma) && sys::uksm_vma_has_anon_vma(vma);
+                (sys::uksm_vma_start(vma), sys::uksm_vma_end(vma), anonymous)
             };
             // SAFETY: as above.
             let mm = unsafe { sys::uksm_vma_mm(vma) };
-            if !tracked {
+            // Merged pages are only ever in anonymous VMAs (tracked ones and their copies)
+            // that have had anonymous pages (an anon_vma).
+            if !anonymous {
                 return;
             }
             for a in (start..end).step_by(PAGE_SIZE) {
-                // Most processes have no KSM zero page, or none left: stop looking.
+                // Without merged folios, most processes have no KSM zero page, or none
+                // left: stop looking.
                 // SAFETY: `mm` is alive while its mmap lock is held.
-                if unsafe { sys::uksm_mm_ksm_zero_pages(mm) } == 0 {
+                if !folios && unsafe { sys::uksm_mm_ksm_zero_pages(mm) } == 0 {
                     break;
                 }
                 // SAFETY: `a` lies in `vma`, under the mmap lock.
@@ -91,7 +130,18 @@ pub(crate) fn unmerge_all() -> Result<Unmerged> {
         done.pages += broken;
         done.passes += 1;
         if broken == 0 {
-            return Ok(done);
+            let still_mapped = engine.stable.detach_unmapped();
+            if still_mapped == 0 {
+                return Ok(done);
+            }
+            if done.passes % 16 == 0 {
+                pr_warn!(
+                    "unmerging: {} merged pages are mapped where no walk finds them yet; retrying\n",
+                    still_mapped
+                );
+                // SAFETY: no lock but the merge lock (a mutex) is held.
+                unsafe { sys::uksm_msleep(100) };
+            }
         }
     }
 }

@@ -90,6 +90,24 @@ impl Drop for MmRef {
     }
 }
 
+/// A reference on an mm's structure (`mmgrab`), not on its address space: dropping it
+/// never tears the address space down, so it may be dropped under another mm's mmap lock.
+/// The address space may be exiting: check for users under the mmap lock.
+pub(crate) struct MmGrab(*mut mm_struct);
+
+impl MmGrab {
+    pub(crate) fn as_ptr(&self) -> *mut mm_struct {
+        self.0
+    }
+}
+
+impl Drop for MmGrab {
+    fn drop(&mut self) {
+        // SAFETY: `self` holds one reference, taken by `mmgrab`.
+        unsafe { sys::uksm_mmdrop(self.0) };
+    }
+}
+
 /// A tracked VMA picked for scanning: where it was when picked, and its mm held alive.
 ///
 /// The VMA itself may go away as soon as the registry lock is dropped; the scanner looks
@@ -207,6 +225,16 @@ impl Registry {
 
     pub(crate) fn anomalies(&self) -> u64 {
         self.anomalies
+    }
+
+    /// The mm of the tracked VMA with registry key `key`, if it is still tracked.
+    pub(crate) fn mm_at(&self, key: usize) -> Option<MmGrab> {
+        let slot = self.slots.get(&key)?;
+        // SAFETY: the slot is in the tree, so its VMA, and hence its mm, are alive.
+        let mm = unsafe { sys::uksm_vma_mm(slot.vma) };
+        // SAFETY: as above.
+        unsafe { sys::uksm_mmgrab(mm) };
+        Some(MmGrab(mm))
     }
 
     /// The first tracked VMA with a key at or after `from` whose mm still has users.

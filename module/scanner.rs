@@ -16,15 +16,26 @@
 //! tracked VMA is still there does it read its pages. A present, small, anonymous, not yet
 //! merged page is hashed ([`SampleOrder`]) without locking it: the hash is only a hint.
 //!
-//! # Zero pages and duplicates
+//! # Merging
 //!
 //! With `use_zero_pages` (the default), a page whose hash equals the hash of a page of zeros
 //! is handed to [`merge::merge_zero_page`], which maps the KSM zero page in its place if the
 //! page really is all zeros. Hashes use UKSM's initial strength ([`hash::INITIAL`]); the
-//! adaptive strength comes with the governor. The hashes of all other pages of a pass are collected; at the end of the
-//! pass they are sorted, and every page whose hash an earlier page had counts as a
-//! duplicate candidate (`duplicate_candidates`, for the last complete pass). Merging those
-//! is the next step of the merge engine.
+//! adaptive strength comes with the governor.
+//!
+//! Any other page is first looked up in the stable tree ([`Stable::find`]: merged folios
+//! with the same hash, compared byte for byte) and merged into the one with equal content.
+//! Failing that, the unstable table ([`Unstable`](crate::unstable::Unstable)) names up to four pages seen earlier in
+//! the pass with the same hash; the first that is still there, still unmerged and byte for
+//! byte equal is merged with this page into a new merged folio ([`Stable::merge_pair`]).
+//! Otherwise the page is entered in the table. The other page's mm is only *tried*
+//! (`mmap_read_trylock`), never waited for; a busy one leaves the pair for the next pass.
+//! Comparisons before merging are hints: the kernel's merge step compares again with the
+//! page write-protected, and the pages of userfaultfd-armed VMAs are left alone.
+//!
+//! At the end of a pass, the stable tree drops nodes whose folio was freed and recounts
+//! the sharing (`pages_shared`, `pages_sharing`); the pages still unpaired are
+//! `pages_unshared`, and the unstable table is emptied for the next pass.
 //!
 //! A round holds the merge lock, so `run=2` and unload never race with a merge.
 //!
@@ -33,9 +44,11 @@
 
 use crate::logic::hash::{self, PageWords, SampleOrder};
 use crate::logic::tunable::Id;
-use crate::merge;
+use crate::merge::{self, Engine};
 use crate::registry::Target;
-use crate::sys::{self, page, task_struct};
+use crate::stable::{Merge, Stable};
+use crate::sys::{self, mm_struct, page, task_struct, vm_area_struct};
+use crate::unstable::{self, Loc};
 use crate::{tunables, Uksm};
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
@@ -88,8 +101,33 @@ struct Scanner {
     order: SampleOrder,
     /// Hash of a page of zeros.
     zero_hash: u32,
-    /// Hashes of the pages seen in this pass (capacity kept from pass to pass).
-    seen: KVVec<u32>,
+    /// Whether the current pass has begun (the unstable table is set up for it).
+    in_pass: bool,
+    /// Pages hashed in this pass and in the last complete one (sizes the unstable table).
+    hashed: usize,
+    hashed_last_pass: usize,
+}
+
+/// The page being scanned: mapped at `addr` of `vma` (tracked, with the mmap lock of `mm`
+/// held), referenced.
+struct Current {
+    key: usize,
+    mm: *mut mm_struct,
+    vma: *mut vm_area_struct,
+    page: *mut page,
+    addr: usize,
+    hash: u32,
+}
+
+/// What came of pairing with an unstable-table entry.
+enum Pair {
+    Merged,
+    /// The entry's page is gone or changed: the current page takes its place.
+    Gone,
+    /// The entry's page differs (a hash collision): try the next candidate.
+    Different,
+    /// Not now (busy mm, locked or pinned page, no memory).
+    NotNow,
 }
 
 /// A mapped page, read word by word with volatile loads: its owner may write it meanwhile.
@@ -113,7 +151,9 @@ impl Scanner {
             addr: 0,
             order,
             zero_hash,
-            seen: KVVec::new(),
+            in_pass: false,
+            hashed: 0,
+            hashed_last_pass: 0,
         }
     }
 
@@ -127,15 +167,124 @@ impl Scanner {
         h
     }
 
-    /// Counts the pages of this pass whose hash an earlier page of the pass had.
-    fn duplicates(&mut self) -> u64 {
-        self.seen.sort_unstable();
-        self.seen.windows(2).filter(|w| w[0] == w[1]).count() as u64
+    /// Merges the current page with an identical one, if there is one; otherwise enters it
+    /// in the unstable table.
+    fn merge_or_remember(&self, uksm: &Uksm, engine: &mut Engine, cur: &Current) {
+        if let Some(found) = engine.stable.find(cur.hash, cur.page) {
+            // SAFETY: `cur` is mapped in a tracked VMA under its mmap lock (`Current`); the
+            // scanner checked the VMA is not userfaultfd-armed.
+            if let Merge::Merged = unsafe {
+                engine
+                    .stable
+                    .merge_into(&found, cur.vma, cur.page, cur.addr)
+            } {
+                uksm.pages_sharing.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        let loc = Loc {
+            key: cur.key,
+            addr: cur.addr,
+        };
+        let mut candidates = [0; unstable::MAX_CANDIDATES];
+        let n = engine.unstable.candidates(cur.hash, &mut candidates);
+        for &index in &candidates[..n] {
+            let other = engine.unstable.loc(index);
+            if other == loc {
+                return;
+            }
+            match Self::pair(uksm, &mut engine.stable, other, cur) {
+                Pair::Merged => {
+                    engine.unstable.merged(index);
+                    uksm.pages_shared.fetch_add(1, Ordering::Relaxed);
+                    uksm.pages_sharing.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Pair::Gone => {
+                    engine.unstable.replace(index, loc);
+                    return;
+                }
+                Pair::Different => {}
+                Pair::NotNow => return,
+            }
+        }
+        engine.unstable.insert(cur.hash, loc);
+    }
+
+    /// Tries to merge the page at `other` with the current page.
+    fn pair(uksm: &Uksm, stable: &mut Stable, other: Loc, cur: &Current) -> Pair {
+        // The VMA must still be tracked (so alive, with its mm) under the same mm. The
+        // reference is on the mm structure only: dropping it here, under the current mm's
+        // mmap lock, must never be what tears an address space down.
+        let Some(grab) = uksm.registry.lock().mm_at(other.key) else {
+            return Pair::Gone;
+        };
+        let mm = grab.as_ptr();
+        let same_mm = mm == cur.mm;
+        // SAFETY: `grab` holds the mm structure. Only tried: the current mm's lock is held
+        // already.
+        if !same_mm && !unsafe { sys::uksm_mmap_read_trylock(mm) } {
+            return Pair::NotNow;
+        }
+        // SAFETY: as above; an mm without users is exiting: leave it.
+        if !same_mm && !unsafe { sys::uksm_mm_has_users(mm) } {
+            // SAFETY: taken above.
+            unsafe { sys::uksm_mmap_read_unlock(mm) };
+            return Pair::Gone;
+        }
+        // SAFETY: the mmap lock of `mm` is held (by us, or as the current mm).
+        let vma = unsafe { sys::uksm_vma_lookup(mm, other.addr) };
+        // SAFETY: `vma` is valid under the mmap lock.
+        let usable = !vma.is_null()
+            && unsafe { !sys::uksm_vma_private(vma).is_null() && !sys::uksm_vma_uffd_armed(vma) };
+        let result = if usable {
+            // SAFETY: as above; `other.addr` lies in `vma`.
+            let page = unsafe { sys::uksm_get_anon_page(vma, other.addr) };
+            if page.is_null() {
+                Pair::Gone
+            } else {
+                let result = if page == cur.page {
+                    // One page mapped twice (a fork not written since): nothing to gain.
+                    Pair::Different
+                // SAFETY: both pages are referenced.
+                } else if !unsafe { sys::uksm_pages_identical(page, cur.page) } {
+                    Pair::Different
+                } else {
+                    // SAFETY: both pages are mapped at their addresses in tracked VMAs
+                    // that are not userfaultfd-armed, under their mmap locks, and
+                    // referenced.
+                    match unsafe {
+                        stable.merge_pair(
+                            cur.hash, vma, page, other.addr, cur.vma, cur.page, cur.addr,
+                        )
+                    } {
+                        Merge::Merged => Pair::Merged,
+                        Merge::NotNow => Pair::NotNow,
+                    }
+                };
+                // SAFETY: the reference taken by `uksm_get_anon_page`.
+                unsafe { sys::uksm_put_page(page) };
+                result
+            }
+        } else {
+            Pair::Gone
+        };
+        if !same_mm {
+            // SAFETY: taken above.
+            unsafe { sys::uksm_mmap_read_unlock(mm) };
+        }
+        result
     }
 
     /// Scans pages of `target` from `self.addr`, using up `budget`. Returns true when the
     /// VMA is done (or skipped).
-    fn scan_vma(&mut self, uksm: &Uksm, target: &Target, budget: &mut usize) -> bool {
+    fn scan_vma(
+        &mut self,
+        uksm: &Uksm,
+        engine: &mut Engine,
+        target: &Target,
+        budget: &mut usize,
+    ) -> bool {
         let use_zero_pages = tunables::get(Id::UseZeroPages) == 1;
         let mm = target.mm.as_ptr();
         // SAFETY: `target.mm` holds a reference on `mm`.
@@ -144,15 +293,20 @@ impl Scanner {
         }
         // SAFETY: the mmap lock is held; a VMA found now stays valid until it is dropped.
         let vma = unsafe { sys::uksm_vma_lookup(mm, target.start) };
-        // SAFETY: as above (`vma` is only read if it is the tracked one).
-        let same = vma == target.vma && !unsafe { sys::uksm_vma_private(vma) }.is_null();
+        // SAFETY: as above (`vma` is only read if it is the tracked one). Pages of
+        // userfaultfd-armed VMAs are left alone: a merged PTE would not carry a
+        // write-protect marker, and a monitor must see every missing or protected page as
+        // it left it.
+        let same = vma == target.vma
+            && unsafe { !sys::uksm_vma_private(vma).is_null() && !sys::uksm_vma_uffd_armed(vma) };
         let mut done = true;
         if same {
             // SAFETY: `vma` is valid under the mmap lock.
             let (start, end) = unsafe { (sys::uksm_vma_start(vma), sys::uksm_vma_end(vma)) };
             let mut addr = self.addr.max(start);
             let mut scanned = 0;
-            while addr < end && *budget > 0 {
+            // `run` leaves 1: stop at once (a sysfs write of run waits for this round).
+            while addr < end && *budget > 0 && tunables::get(Id::Run) == 1 {
                 // SAFETY: `vma` is valid and `addr` inside it, under the mmap lock.
                 let page = unsafe { sys::uksm_get_anon_page(vma, addr) };
                 if !page.is_null() {
@@ -164,18 +318,26 @@ impl Scanner {
                     let merged = h == self.zero_hash
                         && use_zero_pages
                         && unsafe { merge::merge_zero_page(vma, page, addr) };
+                    if !merged {
+                        let cur = Current {
+                            key: target.key,
+                            mm,
+                            vma,
+                            page,
+                            addr,
+                            hash: h,
+                        };
+                        self.merge_or_remember(uksm, engine, &cur);
+                    }
                     // SAFETY: the reference taken by `uksm_get_anon_page`.
                     unsafe { sys::uksm_put_page(page) };
-                    // Without room, the page is left out of the duplicate count only.
-                    if !merged && self.seen.push(h, GFP_KERNEL).is_err() {
-                        uksm.alloc_failures.fetch_add(1, Ordering::Relaxed);
-                    }
                     scanned += 1;
                 }
                 *budget -= 1;
                 addr += PAGE_SIZE;
             }
             uksm.pages_scanned.fetch_add(scanned, Ordering::Relaxed);
+            self.hashed += scanned as usize;
             self.addr = addr;
             done = addr >= end;
         }
@@ -184,34 +346,45 @@ impl Scanner {
         done
     }
 
-    fn end_pass(&mut self, uksm: &Uksm) {
+    fn begin_pass(&mut self, engine: &mut Engine) {
+        engine.unstable.reset(self.hashed_last_pass);
+        self.hashed = 0;
+        self.in_pass = true;
+    }
+
+    fn end_pass(&mut self, uksm: &Uksm, engine: &mut Engine) {
         // Pages still in per-CPU LRU batches carry a reference that makes merging refuse
         // them; release those once per pass, as KSM does.
         // SAFETY: may sleep; uksmd holds no spinlock here.
         unsafe { sys::uksm_lru_add_drain_all() };
-        let duplicates = self.duplicates();
-        uksm.duplicate_candidates
-            .store(duplicates, Ordering::Relaxed);
+        let sharing = engine.stable.refresh();
+        uksm.pages_shared.store(sharing.shared, Ordering::Relaxed);
+        uksm.pages_sharing.store(sharing.sharing, Ordering::Relaxed);
+        uksm.pages_unshared
+            .store(engine.unstable.live() as u64, Ordering::Relaxed);
         uksm.full_scans.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `u32` needs no drop; the capacity stays for the next pass.
-        unsafe { self.seen.set_len(0) };
+        self.hashed_last_pass = self.hashed;
+        self.in_pass = false;
         self.key = 0;
         self.addr = 0;
     }
 
     /// One round: up to `pages_to_scan` page addresses. Returns false if asked to stop.
     fn round(&mut self, uksm: &Uksm) -> bool {
-        let _merging = uksm.merge_lock.lock();
+        let mut engine = uksm.merge_lock.lock();
         // run=2 may have unmerged everything while this thread waited for the lock.
         if tunables::get(Id::Run) != 1 {
             return true;
         }
         let mut budget = tunables::get(Id::PagesToScan) as usize;
         let mut wrapped = false;
-        while budget > 0 {
+        while budget > 0 && tunables::get(Id::Run) == 1 {
+            if !self.in_pass {
+                self.begin_pass(&mut engine);
+            }
             let target = uksm.registry.lock().next_target(self.key);
             let Some(target) = target else {
-                self.end_pass(uksm);
+                self.end_pass(uksm, &mut engine);
                 if wrapped {
                     break;
                 }
@@ -222,7 +395,7 @@ impl Scanner {
                 self.key = target.key;
                 self.addr = 0;
             }
-            if self.scan_vma(uksm, &target, &mut budget) {
+            if self.scan_vma(uksm, &mut engine, &target, &mut budget) {
                 self.key = target.key + 1;
                 self.addr = 0;
             }

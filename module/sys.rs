@@ -39,6 +39,29 @@ opaque!(
     /// `struct page`.
     page
 );
+opaque!(
+    /// `struct folio`.
+    folio
+);
+opaque!(
+    /// `struct anon_vma`.
+    anon_vma
+);
+
+/// `struct ksm_hooks_node` (include/linux/ksm_hooks.h): the head of a node for a merged
+/// folio; the kernel moves `kpfn` when it migrates the folio.
+#[repr(C)]
+pub(crate) struct ksm_hooks_node {
+    pub(crate) kpfn: core::sync::atomic::AtomicUsize,
+}
+
+/// `ksm_hooks_item_fn`: called for each rmap item of a node until it returns false.
+pub(crate) type ItemFn = unsafe extern "C" fn(
+    arg: *mut c_void,
+    anon_vma: *mut anon_vma,
+    mm: *mut mm_struct,
+    addr: usize,
+) -> bool;
 
 extern "C" {
     pub(crate) fn uksm_hooks_register() -> c_int;
@@ -53,6 +76,7 @@ extern "C" {
     pub(crate) fn uksm_thread_kick();
     pub(crate) fn uksm_thread_wait(timeout_ms: c_long);
     pub(crate) fn uksm_cond_resched();
+    pub(crate) fn uksm_msleep(ms: core::ffi::c_uint);
     pub(crate) fn uksm_is_err(ptr: *const c_void) -> bool;
     pub(crate) fn uksm_ptr_err(ptr: *const c_void) -> c_long;
 
@@ -89,4 +113,30 @@ extern "C" {
     pub(crate) fn uksm_ksm_zero_pages() -> c_long;
     pub(crate) fn uksm_mm_ksm_zero_pages(mm: *mut mm_struct) -> c_long;
     pub(crate) fn uksm_random_u64() -> u64;
+
+    pub(crate) fn uksm_pages_identical(a: *mut page, b: *mut page) -> bool;
+    pub(crate) fn uksm_merge_page(
+        vma: *mut vm_area_struct,
+        page: *mut page,
+        kpage: *mut page,
+    ) -> c_int;
+    pub(crate) fn uksm_page_folio(page: *mut page) -> *mut folio;
+    pub(crate) fn uksm_folio_page(folio: *mut folio) -> *mut page;
+    pub(crate) fn uksm_page_pfn(page: *mut page) -> usize;
+    pub(crate) fn uksm_folio_lock(folio: *mut folio);
+    pub(crate) fn uksm_folio_unlock(folio: *mut folio);
+    pub(crate) fn uksm_folio_put(folio: *mut folio);
+    pub(crate) fn uksm_folio_mapcount(folio: *mut folio) -> c_int;
+    pub(crate) fn uksm_node_folio(node: *mut ksm_hooks_node, lock: bool) -> *mut folio;
+    pub(crate) fn uksm_node_attach(folio: *mut folio, node: *mut ksm_hooks_node);
+    pub(crate) fn uksm_set_unmerging(unmerging: bool);
+    pub(crate) fn uksm_maps_folio(vma: *mut vm_area_struct, addr: usize, folio: *mut folio)
+        -> bool;
+    pub(crate) fn uksm_vma_has_anon_vma(vma: *mut vm_area_struct) -> bool;
+    pub(crate) fn uksm_vma_anon_vma_get(vma: *mut vm_area_struct) -> *mut anon_vma;
+    pub(crate) fn uksm_anon_vma_put(anon_vma: *mut anon_vma);
+    pub(crate) fn uksm_mmgrab(mm: *mut mm_struct);
+    pub(crate) fn uksm_mmdrop(mm: *mut mm_struct);
+    pub(crate) fn uksm_mm_has_users(mm: *mut mm_struct) -> bool;
+    pub(crate) fn uksm_mm_merging_add(mm: *mut mm_struct, delta: c_long);
 }

@@ -94,7 +94,7 @@ enum Attr {
     Counter(&'static CStr, fn(&Uksm) -> u64),
 }
 
-const ATTRS: [Attr; COUNT + 7] = [
+const ATTRS: [Attr; COUNT + 9] = [
     Attr::Tunable(Id::Run),
     Attr::Tunable(Id::SleepMillisecs),
     Attr::Tunable(Id::StatsIntervalSecs),
@@ -106,8 +106,12 @@ const ATTRS: [Attr; COUNT + 7] = [
     Attr::Counter(c"pages_scanned", |u| {
         u.pages_scanned.load(Ordering::Relaxed)
     }),
-    Attr::Counter(c"duplicate_candidates", |u| {
-        u.duplicate_candidates.load(Ordering::Relaxed)
+    Attr::Counter(c"pages_shared", |u| u.pages_shared.load(Ordering::Relaxed)),
+    Attr::Counter(c"pages_sharing", |u| {
+        u.pages_sharing.load(Ordering::Relaxed)
+    }),
+    Attr::Counter(c"pages_unshared", |u| {
+        u.pages_unshared.load(Ordering::Relaxed)
     }),
     // SAFETY: reads a counter.
     Attr::Counter(c"ksm_zero_pages", |_| unsafe { sys::uksm_ksm_zero_pages() }
@@ -151,10 +155,15 @@ unsafe extern "C" fn uksm_rs_attr_set(idx: usize, buf: *const u8, len: usize) ->
     let input = unsafe { core::slice::from_raw_parts(buf, len) };
     match set(id.tunable(), input, "sysfs") {
         Ok(()) => {
-            // run=2 unmerges everything before the write returns, as in KSM.
-            if id == Id::Run && get(Id::Run) == 2 {
+            // run=2 unmerges everything before the write returns, as in KSM; run=0 returns
+            // once uksmd has stopped merging (its round stops at the next page).
+            if id == Id::Run {
                 if let Some(uksm) = Uksm::get() {
-                    uksm.unmerge_all();
+                    if get(Id::Run) == 2 {
+                        uksm.unmerge_all();
+                    } else {
+                        uksm.wait_for_round();
+                    }
                 }
             }
             // A new run state or pause takes effect at once, as in KSM.

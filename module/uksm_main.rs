@@ -26,8 +26,10 @@ use kernel::{new_mutex, new_spinlock, pin_init};
 mod merge;
 mod registry;
 mod scanner;
+mod stable;
 mod sys;
 mod tunables;
+mod unstable;
 
 /// Kernel-independent logic: the files of the host-tested `uksm-logic` crate, compiled in.
 /// Public so that the crate's public API is not reported as unreachable here.
@@ -54,16 +56,19 @@ module! {
 pub(crate) struct Uksm {
     #[pin]
     registry: SpinLock<Registry>,
-    /// Held by uksmd for a round and by [`Uksm::unmerge_all`]: no merge happens while
-    /// everything is being unmerged. Taken before any mmap lock.
+    /// The merge engine's trees. Held by uksmd for a round and by [`Uksm::unmerge_all`]: no
+    /// merge happens while everything is being unmerged. Taken before any mmap lock.
     #[pin]
-    merge_lock: Mutex<()>,
+    merge_lock: Mutex<merge::Engine>,
     full_scans: AtomicU64,
     pages_scanned: AtomicU64,
-    /// Pages whose hash matched an earlier page's in the last complete pass.
-    duplicate_candidates: AtomicU64,
-    /// Allocations that failed: a VMA left untracked, or a page left out of the duplicate
-    /// count. Nothing else depends on them.
+    /// Merged folios still mapped, and their further mappings (KSM's meanings): exact at
+    /// the end of each pass, counted up by merges in between.
+    pages_shared: AtomicU64,
+    pages_sharing: AtomicU64,
+    /// Pages of the last complete pass not merged with anything.
+    pages_unshared: AtomicU64,
+    /// Allocations that failed: a VMA left untracked. Nothing else depends on them.
     alloc_failures: AtomicU64,
     loaded_at: Ktime,
 }
@@ -74,10 +79,12 @@ impl Uksm {
     fn new() -> impl PinInit<Self> {
         pin_init!(Uksm {
             registry <- new_spinlock!(Registry::new(), "uksm_registry"),
-            merge_lock <- new_mutex!((), "uksm_merge"),
+            merge_lock <- new_mutex!(merge::Engine::new(), "uksm_merge"),
             full_scans: AtomicU64::new(0),
             pages_scanned: AtomicU64::new(0),
-            duplicate_candidates: AtomicU64::new(0),
+            pages_shared: AtomicU64::new(0),
+            pages_sharing: AtomicU64::new(0),
+            pages_unshared: AtomicU64::new(0),
             alloc_failures: AtomicU64::new(0),
             loaded_at: Ktime::ktime_get(),
         })
@@ -121,22 +128,40 @@ impl Uksm {
         self.registry.lock().totals()
     }
 
-    /// Unmerges everything (run=2, unload); uksmd merges nothing meanwhile.
+    /// Unmerges everything (run=2, unload); uksmd merges nothing meanwhile. Does not
+    /// return before everything is unmerged: nothing merged may outlive the module.
     pub(crate) fn unmerge_all(&self) {
-        let _merging = self.merge_lock.lock();
-        match merge::unmerge_all() {
-            Ok(u) => pr_info!(
-                "unmerged {} pages in {} passes{}\n",
-                u.pages,
-                u.passes,
-                if u.failures > 0 {
-                    " (some pages could not be unmerged: out of memory)"
-                } else {
-                    ""
+        let mut engine = self.merge_lock.lock();
+        loop {
+            match merge::unmerge_all(&mut engine) {
+                Ok(u) => {
+                    pr_info!(
+                        "unmerged {} pages in {} passes{}\n",
+                        u.pages,
+                        u.passes,
+                        if u.failures > 0 {
+                            " (some pages could not be unmerged at first: out of memory)"
+                        } else {
+                            ""
+                        }
+                    );
+                    break;
                 }
-            ),
-            Err(e) => pr_err!("unmerging failed: {:?}\n", e),
+                Err(e) => {
+                    pr_err!("unmerging: {:?}, retrying\n", e);
+                    // SAFETY: only the merge lock (a mutex) is held.
+                    unsafe { sys::uksm_msleep(100) };
+                }
+            }
         }
+        self.pages_shared.store(0, Ordering::Relaxed);
+        self.pages_sharing.store(0, Ordering::Relaxed);
+        self.pages_unshared.store(0, Ordering::Relaxed);
+    }
+
+    /// Returns once no scan round is running.
+    pub(crate) fn wait_for_round(&self) {
+        drop(self.merge_lock.lock());
     }
 
     pub(crate) fn registry_anomalies(&self) -> u64 {
@@ -152,14 +177,16 @@ impl Uksm {
     fn log_stats(&self, when: &str) {
         let totals = self.registry_totals();
         pr_info!(
-            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} duplicate_candidates={} ksm_zero_pages={} uptime_secs={} alloc_failures={} registry_anomalies={}\n",
+            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} uptime_secs={} alloc_failures={} registry_anomalies={}\n",
             when,
             tunables::get(Id::Run),
             totals.vmas,
             totals.pages,
             self.full_scans.load(Ordering::Relaxed),
             self.pages_scanned.load(Ordering::Relaxed),
-            self.duplicate_candidates.load(Ordering::Relaxed),
+            self.pages_shared.load(Ordering::Relaxed),
+            self.pages_sharing.load(Ordering::Relaxed),
+            self.pages_unshared.load(Ordering::Relaxed),
             // SAFETY: reads a counter.
             unsafe { sys::uksm_ksm_zero_pages() },
             self.uptime_secs(),

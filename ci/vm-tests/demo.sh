@@ -1,6 +1,7 @@
 #!/bin/sh
 # The demo: load uksm, run a workload with duplicate and zero-filled memory, show what uksm
-# merged (pagemap-independent figures from /proc/meminfo) and what it logged.
+# merged (MemFree and AnonPages from /proc/meminfo, per-process figures from
+# /proc/PID/ksm_stat) and what it logged.
 . /tests/lib.sh
 mem() { awk '/^(MemFree|AnonPages):/ { printf "%s %s kB  ", $1, $2 } END { print "" }' /proc/meminfo; }
 echo "before the workload:  $(mem)"
@@ -15,10 +16,12 @@ echo "workload filled, uksm paused: $(mem)"
 echo 1 > $U/run
 sleep 15
 echo "15 s of uksm:         $(mem)"
-echo "uksm: full_scans=$(get full_scans) pages_scanned=$(get pages_scanned) ksm_zero_pages=$(get ksm_zero_pages) duplicate_candidates=$(get duplicate_candidates) (by hash; merging these comes next)"
+echo "uksm: full_scans=$(get full_scans) pages_scanned=$(get pages_scanned) pages_shared=$(get pages_shared) pages_sharing=$(get pages_sharing) pages_unshared=$(get pages_unshared) ksm_zero_pages=$(get ksm_zero_pages)"
+echo "  merging saves $(( ($(get pages_sharing) + $(get ksm_zero_pages)) * 4 )) kB"
 for p in /proc/[0-9]*; do
   z=$(awk '/^ksm_zero_pages/ { print $2 }' $p/ksm_stat 2>/dev/null)
-  [ -n "$z" ] && [ "$z" -gt 0 ] && echo "  $(cat $p/comm) (pid ${p#/proc/}): $z zero pages merged"
+  m=$(awk '/^ksm_merging_pages/ { print $2 }' $p/ksm_stat 2>/dev/null)
+  [ -n "$z" ] && [ $((z + m)) -gt 0 ] && echo "  $(cat $p/comm) (pid ${p#/proc/}): $m pages merged with others, $z zero pages merged"
 done
 wait $w
 cat /tmp/dw.out | tail -1

@@ -11,17 +11,25 @@
  *   filled: P pages, D duplicates
  * where D counts the pages whose content an earlier page already has (what merging can
  * free). The processes stay alive SECONDS seconds, then check every byte is still what
- * they wrote; the exit status is 1 on any difference.
+ * they wrote; the exit status is 1 on any difference. SIGTERM to the parent ends them all.
+ * With DUP_WORKLOAD_PRCTL=1 in the environment each process opts in to built-in KSM with
+ * prctl(PR_SET_MEMORY_MERGE) first (for benchmarks against KSM; uksm needs nothing).
  */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define PAGE 4096UL
+
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#endif
 
 static int is_dup(size_t index, int dup_percent)
 {
@@ -55,7 +63,12 @@ static int child(size_t mib, int dup_percent, int seconds, int salt, int ready_f
 {
 	size_t pages = mib * 256, i;
 	uint64_t want[PAGE / 8];
-	char *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+	const char *opt_in = getenv("DUP_WORKLOAD_PRCTL");
+	char *p;
+
+	if (opt_in && !strcmp(opt_in, "1") && prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0))
+		return 2;
+	p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
@@ -77,6 +90,18 @@ static int child(size_t mib, int dup_percent, int seconds, int salt, int ready_f
 	return 0;
 }
 
+static pid_t pids[256];
+static int npids;
+
+static void on_term(int sig)
+{
+	int i;
+
+	for (i = 0; i < npids; i++)
+		kill(pids[i], SIGKILL);
+	_exit(128 + sig);
+}
+
 int main(int argc, char **argv)
 {
 	int procs, dup, seconds, i, status, bad = 0, ready[2];
@@ -90,11 +115,19 @@ int main(int argc, char **argv)
 	mib = (size_t)atol(argv[2]);
 	dup = atoi(argv[3]);
 	seconds = atoi(argv[4]);
-	if (pipe(ready))
-		return perror("pipe"), 2;
-	for (i = 0; i < procs; i++)
-		if (fork() == 0)
+	if (procs < 1 || procs > 256 || pipe(ready))
+		return fprintf(stderr, "dup_workload: 1..256 processes\n"), 2;
+	signal(SIGTERM, on_term);
+	for (i = 0; i < procs; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			signal(SIGTERM, SIG_DFL);
 			_exit(child(mib, dup, seconds, i + 1, ready[1]));
+		}
+		if (pid > 0)
+			pids[npids++] = pid;
+	}
 	close(ready[1]);
 	for (i = 0; i < procs; i++)
 		if (read(ready[0], &c, 1) != 1)

@@ -16,6 +16,12 @@ passes() {
     i=$((i+1)); [ $i -le $(($2 * 10)) ] || fail "fewer than $1 passes in $2 s"; sleep 0.1
   done
 }
+# Fails if kmemleak finds unreferenced objects allocated since its last "clear".
+kmemleak_check() {
+  echo scan > /sys/kernel/debug/kmemleak; sleep 6; echo scan > /sys/kernel/debug/kmemleak
+  leaks=$(cat /sys/kernel/debug/kmemleak)
+  [ -z "$leaks" ] || { echo "$leaks" | head -40; fail "kmemleak reports leaks"; }
+}
 # Stops a churn started by vma_churn (whole process group), if one runs.
 stop_churn() {
   [ -f /tmp/churn.pgid ] && kill -KILL -"$(cat /tmp/churn.pgid)" 2>/dev/null

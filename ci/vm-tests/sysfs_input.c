@@ -77,8 +77,8 @@ int main(void)
 	static const char *writable[] = { "run", "sleep_millisecs", "stats_interval_secs",
 					  "pages_to_scan", "use_zero_pages" };
 	static const char *counters[] = { "tracked_vmas", "tracked_pages", "full_scans",
-					  "pages_scanned", "duplicate_candidates", "ksm_zero_pages",
-					  "registry_anomalies" };
+					  "pages_scanned", "pages_shared", "pages_sharing",
+					  "pages_unshared", "ksm_zero_pages", "registry_anomalies" };
 	static const char *bad[] = { "-1", "+1", " 1", "1 ", "abc", "1.5", "0x10", "1\n\n", "\n",
 				     "1a", "99999999999999999999", "18446744073709551616",
 				     "4294967296" };

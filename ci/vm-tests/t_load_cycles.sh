@@ -26,6 +26,4 @@ echo "Slab: $slab0 -> $slab1 kB, VmallocUsed: $vmalloc0 -> $vmalloc1 kB"
 # KASAN keeps freed slab objects in a quarantine of up to 1/32 of RAM, so Slab moves by
 # MiBs without any leak; kmemleak below is the exact check for slab objects.
 [ $((slab1 - slab0)) -lt 8192 ] || fail "slab memory grew by $((slab1 - slab0)) kB"
-echo scan > /sys/kernel/debug/kmemleak; sleep 6; echo scan > /sys/kernel/debug/kmemleak
-leaks=$(cat /sys/kernel/debug/kmemleak)
-[ -z "$leaks" ] || { echo "$leaks" | head -40; fail "kmemleak reports leaks"; }
+kmemleak_check

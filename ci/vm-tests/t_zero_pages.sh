@@ -20,15 +20,22 @@ for how in rmmod run2; do
   loaded && rmmod uksm
   [ "$(cat /sys/kernel/mm/ksm/ksm_zero_pages)" = 0 ] || fail "global ksm_zero_pages is $(cat /sys/kernel/mm/ksm/ksm_zero_pages) after $how"
 done
-# use_zero_pages=0 leaves zero pages alone; switching it on merges them.
+# use_zero_pages=0 (KSM's meaning): zero pages are merged like any other identical pages,
+# into one ordinary merged page, never into the KSM zero page; switching it on sends the
+# zero pages seen from then on to the KSM zero page.
 modprobe uksm sleep_millisecs=0 pages_to_scan=5000 use_zero_pages=0 || fail "modprobe use_zero_pages=0"
+passes 2 60
+base=$(get pages_sharing)
 dup_workload 1 4 0 600 100 > /tmp/dz.out & dz=$!
 i=0; while ! grep -q filled /tmp/dz.out; do i=$((i+1)); [ $i -lt 600 ] || fail "workload did not fill"; sleep 0.1; done
 passes 2 60
-[ "$(get ksm_zero_pages)" = 0 ] || fail "use_zero_pages=0 merged $(get ksm_zero_pages) zero pages"
+[ "$(get ksm_zero_pages)" = 0 ] || fail "use_zero_pages=0 merged $(get ksm_zero_pages) zero pages into the zero page"
+[ $(( $(get pages_sharing) - base )) -ge 1000 ] || fail "use_zero_pages=0: pages_sharing rose by $(( $(get pages_sharing) - base )) for 1024 zero pages"
 echo 1 > $U/use_zero_pages
+dup_workload 1 4 0 600 100 > /tmp/dz2.out & dz2=$!
+i=0; while ! grep -q filled /tmp/dz2.out; do i=$((i+1)); [ $i -lt 600 ] || fail "workload did not fill"; sleep 0.1; done
 passes 2 60
 [ "$(get ksm_zero_pages)" -ge 1024 ] || fail "use_zero_pages=1 merged only $(get ksm_zero_pages) of 1024 zero pages"
-kill $dz; wait $dz
+kill $dz $dz2; wait $dz; wait $dz2
 rmmod uksm || fail "rmmod"
 dmesg | grep 'uksm: unmerged'

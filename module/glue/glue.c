@@ -10,6 +10,7 @@
  *
  * No policy lives here. Functions named uksm_rs_* are implemented in Rust.
  */
+#include <linux/delay.h>
 #include <linux/freezer.h>
 #include <linux/highmem.h>
 #include <linux/ksm_hooks.h>
@@ -20,6 +21,7 @@
 #include <linux/moduleparam.h>
 #include <linux/pagewalk.h>
 #include <linux/random.h>
+#include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -41,6 +43,7 @@ bool uksm_rs_attr_writable(size_t idx);
 u64 uksm_rs_attr_get(size_t idx);
 int uksm_rs_attr_set(size_t idx, const char *buf, size_t len);
 int uksm_rs_thread_main(void *data);
+void uksm_rs_for_each_item(struct ksm_hooks_node *node, ksm_hooks_item_fn fn, void *arg);
 
 /* Hooks */
 
@@ -48,6 +51,7 @@ static const struct ksm_hook_ops uksm_hook_ops = {
 	.owner = THIS_MODULE,
 	.vma_linked = uksm_rs_vma_linked,
 	.vma_free = uksm_rs_vma_free,
+	.for_each_item = uksm_rs_for_each_item,
 };
 
 int uksm_hooks_register(void)
@@ -233,6 +237,11 @@ void uksm_thread_wait(long timeout_ms)
 void uksm_cond_resched(void)
 {
 	cond_resched();
+}
+
+void uksm_msleep(unsigned int ms)
+{
+	msleep(ms);
 }
 
 /* Processes and VMAs */
@@ -421,4 +430,127 @@ long uksm_mm_ksm_zero_pages(struct mm_struct *mm)
 u64 uksm_random_u64(void)
 {
 	return get_random_u64();
+}
+
+/* Merged pages (module/stable.rs) */
+
+/* Compares two referenced pages; the owners may write them meanwhile, so this is a hint. */
+bool uksm_pages_identical(struct page *a, struct page *b)
+{
+	const void *pa = kmap_local_page(a);
+	const void *pb = kmap_local_page(b);
+	bool same = !memcmp(pa, pb, PAGE_SIZE);
+
+	kunmap_local(pb);
+	kunmap_local(pa);
+	return same;
+}
+
+/* try_to_merge_one_page(): kpage NULL makes page a KSM folio without a node (see ksm_hooks.h). */
+int uksm_merge_page(struct vm_area_struct *vma, struct page *page, struct page *kpage)
+{
+	return ksm_merge_one_page(vma, page, kpage);
+}
+
+struct folio *uksm_page_folio(struct page *page)
+{
+	return page_folio(page);
+}
+
+struct page *uksm_folio_page(struct folio *folio)
+{
+	return &folio->page;
+}
+
+unsigned long uksm_page_pfn(struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+void uksm_folio_lock(struct folio *folio)
+{
+	folio_lock(folio);
+}
+
+void uksm_folio_unlock(struct folio *folio)
+{
+	folio_unlock(folio);
+}
+
+void uksm_folio_put(struct folio *folio)
+{
+	folio_put(folio);
+}
+
+int uksm_folio_mapcount(struct folio *folio)
+{
+	return folio_mapcount(folio);
+}
+
+struct folio *uksm_node_folio(struct ksm_hooks_node *node, bool lock)
+{
+	return ksm_hooks_get_folio(node, lock);
+}
+
+void uksm_node_attach(struct folio *folio, struct ksm_hooks_node *node)
+{
+	ksm_hooks_set_node(folio, node);
+}
+
+void uksm_set_unmerging(bool unmerging)
+{
+	ksm_hooks_set_unmerging(unmerging);
+}
+
+/* Whether the PTE at addr of vma maps folio; the mmap lock of vma->vm_mm must be held. */
+bool uksm_maps_folio(struct vm_area_struct *vma, unsigned long addr, struct folio *folio)
+{
+	struct folio_walk fw;
+	struct folio *found = folio_walk_start(&fw, vma, addr, 0);
+
+	if (!found)
+		return false;
+	folio_walk_end(&fw, vma);
+	return found == folio;
+}
+
+bool uksm_vma_has_anon_vma(struct vm_area_struct *vma)
+{
+	return READ_ONCE(vma->anon_vma);
+}
+
+/* vma->anon_vma with a reference (the mmap lock must be held), or NULL. */
+struct anon_vma *uksm_vma_anon_vma_get(struct vm_area_struct *vma)
+{
+	struct anon_vma *anon_vma = READ_ONCE(vma->anon_vma);
+
+	if (anon_vma)
+		get_anon_vma(anon_vma);
+	return anon_vma;
+}
+
+void uksm_anon_vma_put(struct anon_vma *anon_vma)
+{
+	put_anon_vma(anon_vma);
+}
+
+void uksm_mmgrab(struct mm_struct *mm)
+{
+	mmgrab(mm);
+}
+
+void uksm_mmdrop(struct mm_struct *mm)
+{
+	mmdrop(mm);
+}
+
+bool uksm_mm_has_users(struct mm_struct *mm)
+{
+	return atomic_read(&mm->mm_users) > 0;
+}
+
+/* /proc/PID/ksm_merging_pages; changed by uksmd only, under its merge lock. */
+void uksm_mm_merging_add(struct mm_struct *mm, long delta)
+{
+	mm->ksm_merging_pages += delta;
 }

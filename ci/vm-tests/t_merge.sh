@@ -1,0 +1,33 @@
+#!/bin/sh
+# Identical pages of several processes end up on one frame; contents survive writes, fork,
+# munmap, mremap, MADV_DONTNEED, migration (soft offline, compaction), process exit and
+# swap; rmmod and run=2 give every process its own pages back (see merge_pages.c).
+. /tests/lib.sh
+echo clear > /sys/kernel/debug/kmemleak
+if ! grep -q zram0 /proc/swaps; then
+  echo 128M > /sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null && swapon /dev/zram0 ||
+    fail "cannot set up zram swap"
+fi
+for how in rmmod run2; do
+  modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
+  merge_pages > /tmp/mp.out & mp=$!
+  i=0; while ! grep -q MERGED /tmp/mp.out; do
+    i=$((i+1)); [ $i -lt 3000 ] && kill -0 $mp 2>/dev/null || { cat /tmp/mp.out; fail "merge_pages did not get to MERGED"; }
+    sleep 0.1
+  done
+  echo "uksm: pages_shared=$(get pages_shared) pages_sharing=$(get pages_sharing) pages_unshared=$(get pages_unshared)"
+  case $how in
+    rmmod) rmmod uksm || fail "rmmod" ;;
+    run2) echo 2 > $U/run || fail "run=2 refused"
+          [ "$(get pages_shared)" = 0 ] && [ "$(get pages_sharing)" = 0 ] ||
+            fail "run=2 left pages_shared=$(get pages_shared) pages_sharing=$(get pages_sharing)" ;;
+  esac
+  kill -USR1 $mp; wait $mp; rc=$?
+  cat /tmp/mp.out
+  [ $rc = 0 ] || fail "merge_pages checks failed after $how"
+  loaded && { rmmod uksm || fail "rmmod after run=2"; }
+done
+dmesg | grep 'uksm: unmerged'
+swapoff /dev/zram0
+# Every node, rmap item and table of the runs above is freed.
+kmemleak_check
