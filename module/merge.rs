@@ -40,7 +40,9 @@ use kernel::prelude::*;
 ///
 /// VMAs registered with userfaultfd are left alone: the KSM zero PTE would not carry a
 /// write-protect marker, and a monitor must see every missing or protected page as it
-/// left it.
+/// left it. So are VMAs a fork does not copy (`MADV_DONTFORK`, `MADV_WIPEONFORK`): the
+/// child of a fork inherits the parent's count of KSM zero pages, including ones in such
+/// VMAs it never maps, and the global count would never return to 0.
 ///
 /// # Safety
 ///
@@ -52,8 +54,12 @@ pub(crate) unsafe fn merge_zero_page(
     addr: usize,
 ) -> bool {
     // SAFETY: the caller's guarantees are those of ksm_merge_one_page(); `vma` is valid
-    // under the mmap lock for the flag test.
-    unsafe { !sys::uksm_vma_uffd_armed(vma) && sys::uksm_merge_zero_page(vma, page, addr) == 0 }
+    // under the mmap lock for the flag tests.
+    unsafe {
+        !sys::uksm_vma_uffd_armed(vma)
+            && !sys::uksm_vma_not_copied_on_fork(vma)
+            && sys::uksm_merge_zero_page(vma, page, addr) == 0
+    }
 }
 
 /// What the merge lock protects: the trees of the merge engine.

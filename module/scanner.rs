@@ -28,6 +28,9 @@
 //! Failing that, the unstable table ([`Unstable`](crate::unstable::Unstable)) names up to four pages seen earlier in
 //! the pass with the same hash; the first that is still there, still unmerged and byte for
 //! byte equal is merged with this page into a new merged folio ([`Stable::merge_pair`]).
+//! Pages of VMAs armed by userfaultfd or opted out (`MADV_UNMERGEABLE`, or a process that
+//! turned merging off with `prctl(PR_SET_MEMORY_MERGE, 0)`) are left alone, on both sides
+//! of a pair.
 //! Otherwise the page is entered in the table. The other page's mm is only *tried*
 //! (`mmap_read_trylock`), never waited for; a busy one leaves the pair for the next pass.
 //! Comparisons before merging are hints: the kernel's merge step compares again with the
@@ -86,6 +89,16 @@ impl Thread {
         // consumed).
         unsafe { sys::uksm_thread_stop(self.task) };
     }
+}
+
+/// Whether pages of a tracked VMA may be merged now: not userfaultfd-armed, not opted out.
+///
+/// # Safety
+///
+/// `vma` must be valid, with its mm's mmap lock held.
+unsafe fn mergeable(vma: *mut vm_area_struct) -> bool {
+    // SAFETY: the caller's guarantee.
+    unsafe { !sys::uksm_vma_uffd_armed(vma) && !sys::uksm_vma_opted_out(vma) }
 }
 
 fn should_stop() -> bool {
@@ -235,8 +248,8 @@ impl Scanner {
         // SAFETY: the mmap lock of `mm` is held (by us, or as the current mm).
         let vma = unsafe { sys::uksm_vma_lookup(mm, other.addr) };
         // SAFETY: `vma` is valid under the mmap lock.
-        let usable = !vma.is_null()
-            && unsafe { !sys::uksm_vma_private(vma).is_null() && !sys::uksm_vma_uffd_armed(vma) };
+        let usable =
+            !vma.is_null() && unsafe { !sys::uksm_vma_private(vma).is_null() && mergeable(vma) };
         let result = if usable {
             // SAFETY: as above; `other.addr` lies in `vma`.
             let page = unsafe { sys::uksm_get_anon_page(vma, other.addr) };
@@ -296,9 +309,9 @@ impl Scanner {
         // SAFETY: as above (`vma` is only read if it is the tracked one). Pages of
         // userfaultfd-armed VMAs are left alone: a merged PTE would not carry a
         // write-protect marker, and a monitor must see every missing or protected page as
-        // it left it.
-        let same = vma == target.vma
-            && unsafe { !sys::uksm_vma_private(vma).is_null() && !sys::uksm_vma_uffd_armed(vma) };
+        // it left it. Opted-out ranges and processes are left alone too.
+        let same =
+            vma == target.vma && unsafe { !sys::uksm_vma_private(vma).is_null() && mergeable(vma) };
         let mut done = true;
         if same {
             // SAFETY: `vma` is valid under the mmap lock.

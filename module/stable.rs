@@ -262,7 +262,12 @@ impl Stable {
         }
     }
 
-    /// Merges `page` (mapped at `addr` of `vma`) into the folio `found`.
+    /// Merges `page` (mapped at `addr` of `vma`) into the folio of `found`'s node.
+    ///
+    /// The node's folio is looked up again and locked for the whole merge: a folio found
+    /// without the lock may be one that migration is replacing at that moment (its
+    /// mapping still names the node until the migration completes); the lock excludes
+    /// migration and the kernel's rmap walkers while the mapping and its item appear.
     ///
     /// # Safety
     ///
@@ -275,24 +280,32 @@ impl Stable {
         page: *mut page,
         addr: usize,
     ) -> Merge {
-        // SAFETY: the caller's guarantees; `found.folio` is a referenced KSM folio.
-        if unsafe { sys::uksm_merge_page(vma, page, sys::uksm_folio_page(found.folio)) } != 0 {
+        // SAFETY: `found.node` is in the tree (this thread alone removes nodes); sleeping
+        // is allowed here.
+        let folio = unsafe { sys::uksm_node_folio((*found.node).head(), true) };
+        if folio.is_null() {
             return Merge::NotNow;
         }
-        // SAFETY: `found.folio` is referenced; sleeping is allowed here.
-        unsafe { sys::uksm_folio_lock(found.folio) };
-        // SAFETY: the folio is locked and, being referenced, still carries the node (only
-        // this thread detaches nodes).
-        let added = unsafe { (*found.node).add(vma, addr) };
-        // SAFETY: locked above.
-        unsafe { sys::uksm_folio_unlock(found.folio) };
-        if !added {
-            // Untracked mappings would hide from rmap walks: undo the merge.
-            // SAFETY: as for the merge.
-            unsafe { sys::uksm_break_page(vma, addr) };
-            return Merge::NotNow;
+        // SAFETY (this block): the caller's guarantees; `folio` is the node's KSM folio,
+        // referenced and locked (the kernel's merge step only trylocks `page`). If it is
+        // not the folio compared (migrated since), the kernel compares the pages again.
+        let result = unsafe {
+            if sys::uksm_merge_page(vma, page, sys::uksm_folio_page(folio)) != 0 {
+                Merge::NotNow
+            } else if (*found.node).add(vma, addr) {
+                Merge::Merged
+            } else {
+                // Untracked mappings would hide from rmap walks: undo the merge.
+                sys::uksm_break_page(vma, addr);
+                Merge::NotNow
+            }
+        };
+        // SAFETY: locked and referenced above.
+        unsafe {
+            sys::uksm_folio_unlock(folio);
+            sys::uksm_folio_put(folio);
         }
-        Merge::Merged
+        result
     }
 
     /// Merges the identical pages `a` and `b` into a new merged folio (`a`'s): the first

@@ -93,6 +93,7 @@ extern "C" {
     pub(crate) fn uksm_vma_flags(vma: *const vm_area_struct) -> usize;
     pub(crate) fn uksm_vma_is_anonymous(vma: *const vm_area_struct) -> bool;
     pub(crate) fn uksm_vma_uffd_armed(vma: *mut vm_area_struct) -> bool;
+    pub(crate) fn uksm_vma_opted_out(vma: *mut vm_area_struct) -> bool;
     pub(crate) fn uksm_vma_start(vma: *const vm_area_struct) -> usize;
     pub(crate) fn uksm_vma_end(vma: *const vm_area_struct) -> usize;
     pub(crate) fn uksm_vma_private(vma: *const vm_area_struct) -> *mut c_void;
@@ -132,6 +133,7 @@ extern "C" {
     pub(crate) fn uksm_set_unmerging(unmerging: bool);
     pub(crate) fn uksm_maps_folio(vma: *mut vm_area_struct, addr: usize, folio: *mut folio)
         -> bool;
+    pub(crate) fn uksm_vma_not_copied_on_fork(vma: *mut vm_area_struct) -> bool;
     pub(crate) fn uksm_vma_has_anon_vma(vma: *mut vm_area_struct) -> bool;
     pub(crate) fn uksm_vma_anon_vma_get(vma: *mut vm_area_struct) -> *mut anon_vma;
     pub(crate) fn uksm_anon_vma_put(anon_vma: *mut anon_vma);

@@ -170,6 +170,7 @@ static void prctl_child(int cmd, int reply)
 	pid_t gc = 0;
 	int st, p2[2];
 
+	failures = 0;
 	while (read(cmd, &c, 1) == 1) {
 		switch (c) {
 		case 'e':	/* enable merging, map and fill F */
@@ -264,13 +265,18 @@ int main(void)
 	WAIT_FOR(shared(self, a, b, 0, N) == N);
 	CHECK(shared(self, a, b, 0, N) == N, "A not merged after MADV_MERGEABLE (%zu)", shared(self, a, b, 0, N));
 
-	/* mremap: the moved pages get their own frames, then are merged at the new place. */
+	/*
+	 * mremap: the moved pages get their own frames (seen with uksm paused, or it would
+	 * merge them again at once), then are merged at the new place.
+	 */
+	set_run("0");
 	e = mmap(NULL, N * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	e = mremap(b, N * PAGE, N * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, e);
 	CHECK(e != MAP_FAILED, "mremap");
 	if (e != MAP_FAILED) {
 		CHECK(shared(self, e, a, 0, N) == 0, "moved pages still merged (%zu)", shared(self, e, a, 0, N));
 		check(e, N, "moved B");
+		set_run("1");
 		WAIT_FOR(shared(self, e, a, 0, N) == N);
 		CHECK(shared(self, e, a, 0, N) == N, "moved pages not merged again (%zu)", shared(self, e, a, 0, N));
 		wait_passes(1);
@@ -283,6 +289,7 @@ int main(void)
 		      (unsigned long long)pfn(self, a), (unsigned long long)pfn(self, d));
 		check(e, N, "moved B after soft offline");
 	}
+	set_run("1");
 	check(a, N, "A");
 
 	/* prctl(PR_SET_MEMORY_MERGE, 0) after enabling it. */

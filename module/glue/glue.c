@@ -322,6 +322,17 @@ bool uksm_vma_uffd_armed(struct vm_area_struct *vma)
 	return userfaultfd_armed(vma);
 }
 
+/*
+ * Whether the owner opted out of merging: MADV_UNMERGEABLE on the range, or
+ * prctl(PR_SET_MEMORY_MERGE, 0) after enabling it (see ksm_hooks.h). The mmap lock of
+ * vma->vm_mm must be held.
+ */
+bool uksm_vma_opted_out(struct vm_area_struct *vma)
+{
+	return (READ_ONCE(vma->vm_flags) & VM_UNMERGEABLE) ||
+	       test_bit(MMF_VM_MERGE_NONE, &vma->vm_mm->flags);
+}
+
 unsigned long uksm_vma_start(const struct vm_area_struct *vma)
 {
 	return READ_ONCE(vma->vm_start);
@@ -512,6 +523,11 @@ bool uksm_maps_folio(struct vm_area_struct *vma, unsigned long addr, struct foli
 		return false;
 	folio_walk_end(&fw, vma);
 	return found == folio;
+}
+
+bool uksm_vma_not_copied_on_fork(struct vm_area_struct *vma)
+{
+	return READ_ONCE(vma->vm_flags) & (VM_DONTCOPY | VM_WIPEONFORK);
 }
 
 bool uksm_vma_has_anon_vma(struct vm_area_struct *vma)
