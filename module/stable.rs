@@ -221,6 +221,14 @@ impl Stable {
         self.tree.iter().next().is_none()
     }
 
+    /// The first node with a key at or after `from`. The pointer stays valid while the node
+    /// is in the tree (nodes are boxed).
+    fn node_from(&mut self, from: (u32, u64)) -> Option<((u32, u64), *const Node)> {
+        let cursor = self.tree.cursor_lower_bound(&from)?;
+        let (&key, node) = cursor.current();
+        Some((key, &**node as *const Node))
+    }
+
     /// Frees a node no folio points at any more.
     fn free_node(node: KBox<Node>) {
         // SAFETY: no folio points at the node (caller), so nobody else reaches its items.
@@ -237,11 +245,7 @@ impl Stable {
     pub(crate) fn find(&mut self, hash: u32, page: *mut page) -> Option<Found> {
         let mut from = (hash, 0);
         loop {
-            let (key, node) = {
-                let cursor = self.tree.cursor_lower_bound(&from)?;
-                let (&key, node) = cursor.current();
-                (key, &**node as *const Node)
-            };
+            let (key, node) = self.node_from(from)?;
             if key.0 != hash {
                 return None;
             }
@@ -388,12 +392,8 @@ impl Stable {
         let mut sharing = Sharing::default();
         let mut from = (0, 0);
         loop {
-            let (key, node) = {
-                let Some(cursor) = self.tree.cursor_lower_bound(&from) else {
-                    break;
-                };
-                let (&key, node) = cursor.current();
-                (key, &**node as *const Node)
+            let Some((key, node)) = self.node_from(from) else {
+                break;
             };
             from = (key.0, key.1 + 1);
             // SAFETY: `node` is in the tree, so it is alive.
@@ -420,8 +420,10 @@ impl Stable {
         sharing
     }
 
-    /// Drops repeated items and re-checks each item's mapping. Busy processes are left as
-    /// they were.
+    /// Drops repeated items and items whose anon_vma no VMA uses any more (nothing can map
+    /// the folio through them: a VMA only ever gains an anon_vma from another VMA that has
+    /// it), and re-checks each remaining item's mapping. Busy processes are left as they
+    /// were.
     ///
     /// # Safety
     ///
@@ -435,6 +437,12 @@ impl Stable {
         let mut kept = 0;
         for i in 0..items.len() {
             let item = items[i];
+            // SAFETY: the item holds a reference on its anon_vma.
+            if unsafe { sys::uksm_anon_vma_unused(item.anon_vma) } {
+                // SAFETY: the item holds its references; it leaves the list below.
+                unsafe { item.release() };
+                continue;
+            }
             if kept > 0 {
                 let last = items[kept - 1];
                 if (last.anon_vma, last.mm, last.addr) == (item.anon_vma, item.mm, item.addr) {
@@ -479,12 +487,8 @@ impl Stable {
         let mut mapped = 0;
         let mut from = (0, 0);
         loop {
-            let (key, node) = {
-                let Some(cursor) = self.tree.cursor_lower_bound(&from) else {
-                    break;
-                };
-                let (&key, node) = cursor.current();
-                (key, &**node as *const Node)
+            let Some((key, node)) = self.node_from(from) else {
+                break;
             };
             from = (key.0, key.1 + 1);
             // SAFETY: `node` is in the tree, so it is alive.

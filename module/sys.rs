@@ -136,6 +136,7 @@ extern "C" {
     pub(crate) fn uksm_vma_not_copied_on_fork(vma: *mut vm_area_struct) -> bool;
     pub(crate) fn uksm_vma_has_anon_vma(vma: *mut vm_area_struct) -> bool;
     pub(crate) fn uksm_vma_anon_vma_get(vma: *mut vm_area_struct) -> *mut anon_vma;
+    pub(crate) fn uksm_anon_vma_unused(anon_vma: *mut anon_vma) -> bool;
     pub(crate) fn uksm_anon_vma_put(anon_vma: *mut anon_vma);
     pub(crate) fn uksm_mmgrab(mm: *mut mm_struct);
     pub(crate) fn uksm_mmdrop(mm: *mut mm_struct);

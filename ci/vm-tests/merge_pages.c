@@ -40,7 +40,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PAGE 4096UL
+#include "vmtest.h"
+
 #define RPAGES 2048UL
 #define SPAGES 512UL
 #define PINNED 64UL
@@ -53,17 +54,6 @@
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			printf("FAIL: " __VA_ARGS__);                                      \
-			printf("\n");                                                      \
-			failures++;                                                        \
-		}                                                                          \
-	} while (0)
 
 /* Page i of a region: a pattern page (even i) or unique to (proc, region). */
 static void fill(uint64_t *page, int proc, int region, size_t i, size_t patterns)
@@ -102,40 +92,6 @@ static int check(const char *p, size_t n, int proc, int region, size_t patterns,
 	return 1;
 }
 
-/* pagemap files stay open: a few thousand look-ups per check. */
-static struct {
-	pid_t pid;
-	int fd;
-} pagemaps[4];
-
-static uint64_t pagemap_entry(pid_t pid, const void *addr)
-{
-	char path[64];
-	uint64_t e = 0;
-	int i, fd = -1;
-
-	for (i = 0; i < 4 && pagemaps[i].pid; i++)
-		if (pagemaps[i].pid == pid)
-			fd = pagemaps[i].fd;
-	if (fd < 0 && i < 4) {
-		snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-		fd = open(path, O_RDONLY);
-		pagemaps[i].pid = pid;
-		pagemaps[i].fd = fd;
-	}
-	if (fd < 0 || pread(fd, &e, 8, (off_t)((uintptr_t)addr / PAGE * 8)) != 8)
-		e = 0;
-	return e;
-}
-
-/* The frame mapped at addr of pid, or 0 if none. */
-static uint64_t pfn(pid_t pid, const void *addr)
-{
-	uint64_t e = pagemap_entry(pid, addr);
-
-	return (e >> 63) & 1 ? e & ((1ULL << 55) - 1) : 0;
-}
-
 /*
  * Whether the page at p is shared copy-on-write: writing its first byte back changes its
  * frame. A private page keeps its frame. The contents stay as they were.
@@ -146,42 +102,6 @@ static int cow_shared(volatile char *p)
 
 	p[0] = p[0];
 	return before != pfn(getpid(), (const void *)p);
-}
-
-static long status_field(const char *file, const char *key)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen(file, "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)))
-			v = atol(line + strlen(key));
-	if (f)
-		fclose(f);
-	return v;
-}
-
-static void write_file(const char *file, const char *v)
-{
-	int fd = open(file, O_WRONLY);
-
-	if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v))
-		CHECK(0, "cannot write %s to %s", v, file);
-	if (fd >= 0)
-		close(fd);
-}
-
-static void wait_passes(long n)
-{
-	long start = status_field("/sys/kernel/mm/uksm/full_scans", ""), t;
-
-	for (t = 0; t < 1200; t++) {
-		if (status_field("/sys/kernel/mm/uksm/full_scans", "") >= start + n)
-			return;
-		usleep(100000);
-	}
-	CHECK(0, "uksm did not complete %ld passes in 120 s", n);
 }
 
 /* A child process: fills its regions, then obeys one-byte commands. */
@@ -300,7 +220,7 @@ int main(void)
 	struct iovec iov;
 
 	signal(SIGUSR1, on_usr1);
-	write_file("/sys/kernel/mm/uksm/run", "0");
+	set_run("0");
 	start_child(&c1, 1, 0);
 	start_child(&c2, 2, 1);
 	r = mmap(NULL, RPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -328,7 +248,7 @@ int main(void)
 	CHECK(shared_with(self, r, &c1, &c2) == 0, "pages were merged while uksm was paused");
 	anon_before = status_field("/proc/meminfo", "AnonPages:");
 	free_before = status_field("/proc/meminfo", "MemFree:");
-	write_file("/sys/kernel/mm/uksm/run", "1");
+	set_run("1");
 
 	for (t = 0; t < 1800 && merged < RPAGES / 2 * 95 / 100; t++) {
 		usleep(100000);

@@ -32,7 +32,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PAGE 4096UL
+#include "vmtest.h"
+
 #define N 128UL
 #define PATS 32UL
 
@@ -42,17 +43,6 @@
 #ifndef MADV_SOFT_OFFLINE
 #define MADV_SOFT_OFFLINE 101
 #endif
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			printf("FAIL: " __VA_ARGS__);                                      \
-			printf("\n");                                                      \
-			failures++;                                                        \
-		}                                                                          \
-	} while (0)
 
 static void fill(char *p, size_t n)
 {
@@ -72,21 +62,6 @@ static void check(const char *p, size_t n, const char *what)
 
 	fill(want, n);
 	CHECK(!memcmp(want, p, n * PAGE), "%s: contents changed", what);
-}
-
-static uint64_t pfn(pid_t pid, const void *addr)
-{
-	char path[64];
-	uint64_t e = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0 || pread(fd, &e, 8, (off_t)((uintptr_t)addr / PAGE * 8)) != 8)
-		e = 0;
-	if (fd >= 0)
-		close(fd);
-	return (e >> 63) & 1 ? e & ((1ULL << 55) - 1) : 0;
 }
 
 /* Pages i of [from, to) whose frame is the frame of page i of b (b in this process). */
@@ -113,36 +88,6 @@ static size_t merged_within(pid_t pid, const char *a)
 		n += f && f == pfn(pid, a + (i % PATS) * PAGE);
 	}
 	return n;
-}
-
-static long full_scans(void)
-{
-	char buf[32] = "";
-	int fd = open("/sys/kernel/mm/uksm/full_scans", O_RDONLY);
-
-	if (fd < 0 || read(fd, buf, sizeof(buf) - 1) <= 0)
-		buf[0] = 0;
-	if (fd >= 0)
-		close(fd);
-	return atol(buf);
-}
-
-static void wait_passes(long n)
-{
-	long start = full_scans(), t;
-
-	for (t = 0; t < 1200 && full_scans() < start + n; t++)
-		usleep(100000);
-	CHECK(full_scans() >= start + n, "uksm did not complete %ld passes in 120 s", n);
-}
-
-static void set_run(const char *v)
-{
-	int fd = open("/sys/kernel/mm/uksm/run", O_WRONLY);
-
-	CHECK(fd >= 0 && write(fd, v, 1) == 1, "cannot write run");
-	if (fd >= 0)
-		close(fd);
 }
 
 static char *region(void)

@@ -2,7 +2,7 @@
 # Runs every VM test (or those listed in /tests/selected) and prints one
 # "UKSM-TEST PASS|FAIL|SKIP name (seconds)" line per test.
 cd /tests
-tests="modinfo params sysfs_input ksm_fence run_control registry_accuracy scan zero_pages merge optout load_cycles ksm_selftests"
+tests="modinfo params sysfs_input ksm_fence run_control registry_accuracy scan zero_pages merge optout poison load_cycles ksm_selftests"
 selected=$(cat /tests/selected 2>/dev/null)
 [ -n "$selected" ] && tests=$selected
 for t in $tests; do

@@ -29,51 +29,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PAGE 4096UL
+#include "vmtest.h"
+
 #define NPAGES 4096UL
 #define PINNED 64UL
-
-static int failures;
-static int pagemap_fd;
-
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		if (!(cond)) {                                                             \
-			printf("FAIL: " __VA_ARGS__);                                      \
-			printf("\n");                                                      \
-			failures++;                                                        \
-		}                                                                          \
-	} while (0)
-
-static uint64_t pfn_of(const void *addr)
-{
-	uint64_t e = 0;
-
-	if (pread(pagemap_fd, &e, 8, (off_t)((uintptr_t)addr / PAGE * 8)) != 8)
-		return 0;
-	return (e >> 63) & 1 ? e & ((1ULL << 55) - 1) : 0;
-}
-
-static long status_field(const char *file, const char *key)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen(file, "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)))
-			v = atol(line + strlen(key));
-	if (f)
-		fclose(f);
-	return v;
-}
 
 static size_t count_zero_mapped(const char *p, size_t n, uint64_t zero_pfn)
 {
 	size_t i, c = 0;
 
 	for (i = 0; i < n; i++)
-		c += pfn_of(p + i * PAGE) == zero_pfn;
+		c += pfn(getpid(), p + i * PAGE) == zero_pfn;
 	return c;
 }
 
@@ -88,29 +54,6 @@ static void check_bytes(const char *p, size_t n, const unsigned char *want, cons
 				CHECK(0, "%s: page %zu byte %zu is %d", what, i, j, p[i * PAGE + j]);
 				return;
 			}
-}
-
-static void set_run(const char *v)
-{
-	int fd = open("/sys/kernel/mm/uksm/run", O_WRONLY);
-
-	if (fd < 0 || write(fd, v, 1) != 1)
-		CHECK(0, "cannot write %s to /sys/kernel/mm/uksm/run", v);
-	if (fd >= 0)
-		close(fd);
-}
-
-/* Waits until uksm has completed n more passes over everything (at most 120 s). */
-static void wait_passes(long n)
-{
-	long start = status_field("/sys/kernel/mm/uksm/full_scans", ""), t;
-
-	for (t = 0; t < 1200; t++) {
-		if (status_field("/sys/kernel/mm/uksm/full_scans", "") >= start + n)
-			return;
-		usleep(100000);
-	}
-	CHECK(0, "uksm did not complete %ld passes in 120 s", n);
 }
 
 static volatile sig_atomic_t go;
@@ -135,19 +78,18 @@ int main(void)
 	pid_t child;
 
 	signal(SIGUSR1, on_usr1);
-	pagemap_fd = open("/proc/self/pagemap", O_RDONLY);
 	probe = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	p = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	control = mmap(NULL, 256 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	pinned = mmap(NULL, PINNED * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uffd_area = mmap(NULL, PINNED * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (pagemap_fd < 0 || probe == MAP_FAILED || p == MAP_FAILED || control == MAP_FAILED ||
+	if (probe == MAP_FAILED || p == MAP_FAILED || control == MAP_FAILED ||
 	    pinned == MAP_FAILED || uffd_area == MAP_FAILED || pipe(pipefd))
 		return perror("setup"), 2;
 	madvise(p, NPAGES * PAGE, MADV_NOHUGEPAGE);
 	madvise(pinned, PINNED * PAGE, MADV_NOHUGEPAGE);
 	(void)*(volatile char *)probe;	/* a read fault maps the shared zero page */
-	zero_pfn = pfn_of(probe);
+	zero_pfn = pfn(getpid(), probe);
 	CHECK(zero_pfn != 0, "cannot read the zero page's frame (not root?)");
 	/* Fill with uksm paused, so MemFree can be read before and after merging. */
 	set_run("0");
@@ -216,7 +158,7 @@ int main(void)
 	}
 	check_bytes(p, NPAGES, want, "after writes");
 	for (i = 0; i < NPAGES; i += 4)
-		CHECK(pfn_of(p + i * PAGE) != zero_pfn, "written page %zu still maps the zero page", i);
+		CHECK(pfn(getpid(), p + i * PAGE) != zero_pfn, "written page %zu still maps the zero page", i);
 
 	/* fork: each side writes its own pages and sees only its own writes. */
 	child = fork();

@@ -545,6 +545,12 @@ struct anon_vma *uksm_vma_anon_vma_get(struct vm_area_struct *vma)
 	return anon_vma;
 }
 
+/* No VMA is linked to anon_vma any more, so none ever will be again. */
+bool uksm_anon_vma_unused(struct anon_vma *anon_vma)
+{
+	return RB_EMPTY_ROOT(&anon_vma->rb_root.rb_root);
+}
+
 void uksm_anon_vma_put(struct anon_vma *anon_vma)
 {
 	put_anon_vma(anon_vma);

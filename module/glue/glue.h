@@ -79,6 +79,7 @@ bool uksm_maps_folio(struct vm_area_struct *vma, unsigned long addr, struct foli
 bool uksm_vma_not_copied_on_fork(struct vm_area_struct *vma);
 bool uksm_vma_has_anon_vma(struct vm_area_struct *vma);
 struct anon_vma *uksm_vma_anon_vma_get(struct vm_area_struct *vma);
+bool uksm_anon_vma_unused(struct anon_vma *anon_vma);
 void uksm_anon_vma_put(struct anon_vma *anon_vma);
 void uksm_mmgrab(struct mm_struct *mm);
 void uksm_mmdrop(struct mm_struct *mm);

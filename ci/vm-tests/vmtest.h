@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the VM test programs: checks that count failures, frames from
+ * /proc/PID/pagemap (as root), /proc and sysfs fields, uksm's run switch and passes.
+ */
+#ifndef UKSM_VMTEST_H
+#define UKSM_VMTEST_H
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define PAGE 4096UL
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                   \
+	do {                                                                               \
+		if (!(cond)) {                                                             \
+			printf("FAIL: " __VA_ARGS__);                                      \
+			printf("\n");                                                      \
+			failures++;                                                        \
+		}                                                                          \
+	} while (0)
+
+/* pagemap files stay open (a few per program): thousands of look-ups per check. */
+static struct {
+	pid_t pid;
+	int fd;
+} pagemaps[8];
+
+static inline uint64_t pagemap_entry(pid_t pid, const void *addr)
+{
+	char path[64];
+	uint64_t e = 0;
+	int i, fd = -1;
+
+	for (i = 0; i < 8 && pagemaps[i].pid; i++)
+		if (pagemaps[i].pid == pid)
+			fd = pagemaps[i].fd;
+	if (fd < 0 && i < 8) {
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+		fd = open(path, O_RDONLY);
+		pagemaps[i].pid = pid;
+		pagemaps[i].fd = fd;
+	}
+	if (fd < 0 || pread(fd, &e, 8, (off_t)((uintptr_t)addr / PAGE * 8)) != 8)
+		e = 0;
+	return e;
+}
+
+/* The frame mapped at addr of pid, or 0 if none. */
+static inline uint64_t pfn(pid_t pid, const void *addr)
+{
+	uint64_t e = pagemap_entry(pid, addr);
+
+	return (e >> 63) & 1 ? e & ((1ULL << 55) - 1) : 0;
+}
+
+/* The number after key at the start of a line of file (key "" for a one-number file). */
+static inline long status_field(const char *file, const char *key)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen(file, "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			v = atol(line + strlen(key));
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static inline void write_file(const char *file, const char *v)
+{
+	int fd = open(file, O_WRONLY);
+
+	if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v))
+		CHECK(0, "cannot write %s to %s", v, file);
+	if (fd >= 0)
+		close(fd);
+}
+
+static inline void set_run(const char *v)
+{
+	write_file("/sys/kernel/mm/uksm/run", v);
+}
+
+/* Waits until uksm has completed n more passes over everything (at most 120 s). */
+static inline void wait_passes(long n)
+{
+	long start = status_field("/sys/kernel/mm/uksm/full_scans", ""), t;
+
+	for (t = 0; t < 1200; t++) {
+		if (status_field("/sys/kernel/mm/uksm/full_scans", "") >= start + n)
+			return;
+		usleep(100000);
+	}
+	CHECK(0, "uksm did not complete %ld passes in 120 s", n);
+}
+
+#endif /* UKSM_VMTEST_H */
