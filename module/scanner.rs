@@ -306,12 +306,15 @@ impl Scanner {
         }
         // SAFETY: the mmap lock is held; a VMA found now stays valid until it is dropped.
         let vma = unsafe { sys::uksm_vma_lookup(mm, target.start) };
-        // SAFETY: as above (`vma` is only read if it is the tracked one). Pages of
-        // userfaultfd-armed VMAs are left alone: a merged PTE would not carry a
+        // Pages of userfaultfd-armed VMAs are left alone: a merged PTE would not carry a
         // write-protect marker, and a monitor must see every missing or protected page as
         // it left it. Opted-out ranges and processes are left alone too.
-        let same =
-            vma == target.vma && unsafe { !sys::uksm_vma_private(vma).is_null() && mergeable(vma) };
+        let same = if vma == target.vma {
+            // SAFETY: `vma` is the tracked VMA, valid under the mmap lock.
+            unsafe { !sys::uksm_vma_private(vma).is_null() && mergeable(vma) }
+        } else {
+            false
+        };
         let mut done = true;
         if same {
             // SAFETY: `vma` is valid under the mmap lock.

@@ -16,6 +16,14 @@ passes() {
     i=$((i+1)); [ $i -le $(($2 * 10)) ] || fail "fewer than $1 passes in $2 s"; sleep 0.1
   done
 }
+# Waits until file $1 has a line matching $2 while process $3 lives, at most $4 seconds.
+wait_line() {
+  i=0
+  while ! grep -q "$2" "$1"; do
+    i=$((i+1)); [ $i -lt $(($4 * 10)) ] && kill -0 $3 2>/dev/null || { cat "$1"; fail "no \"$2\" from process $3 in $4 s"; }
+    sleep 0.1
+  done
+}
 # Fails if kmemleak finds unreferenced objects allocated since its last "clear".
 kmemleak_check() {
   echo scan > /sys/kernel/debug/kmemleak; sleep 6; echo scan > /sys/kernel/debug/kmemleak

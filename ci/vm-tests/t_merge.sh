@@ -11,10 +11,7 @@ fi
 for how in rmmod run2; do
   modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
   merge_pages > /tmp/mp.out & mp=$!
-  i=0; while ! grep -q MERGED /tmp/mp.out; do
-    i=$((i+1)); [ $i -lt 3000 ] && kill -0 $mp 2>/dev/null || { cat /tmp/mp.out; fail "merge_pages did not get to MERGED"; }
-    sleep 0.1
-  done
+  wait_line /tmp/mp.out MERGED $mp 300
   echo "uksm: pages_shared=$(get pages_shared) pages_sharing=$(get pages_sharing) pages_unshared=$(get pages_unshared)"
   case $how in
     rmmod) rmmod uksm || fail "rmmod" ;;

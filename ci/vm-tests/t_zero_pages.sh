@@ -5,10 +5,7 @@
 for how in rmmod run2; do
   modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
   zero_pages > /tmp/zp.out & zp=$!
-  i=0; while ! grep -q MERGED /tmp/zp.out; do
-    i=$((i+1)); [ $i -lt 1800 ] && kill -0 $zp 2>/dev/null || { cat /tmp/zp.out; fail "zero_pages did not get merged"; }
-    sleep 0.1
-  done
+  wait_line /tmp/zp.out MERGED $zp 180
   case $how in
     rmmod) rmmod uksm || fail "rmmod" ;;
     run2) echo 2 > $U/run || fail "run=2 refused"
