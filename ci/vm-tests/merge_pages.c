@@ -220,6 +220,7 @@ int main(void)
 	struct iovec iov;
 
 	signal(SIGUSR1, on_usr1);
+	setvbuf(stdout, NULL, _IOLBF, 0);	/* a stalled run shows how far it got */
 	set_run("0");
 	start_child(&c1, 1, 0);
 	start_child(&c2, 2, 1);

@@ -5,7 +5,8 @@
 . /tests/lib.sh
 echo clear > /sys/kernel/debug/kmemleak
 if ! grep -q zram0 /proc/swaps; then
-  echo 128M > /sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null && swapon /dev/zram0 ||
+  { [ "$(cat /sys/block/zram0/disksize)" != 0 ] || echo 128M > /sys/block/zram0/disksize; } &&
+    mkswap /dev/zram0 >/dev/null && swapon /dev/zram0 ||
     fail "cannot set up zram swap"
 fi
 for how in rmmod run2; do
