@@ -84,6 +84,12 @@ case $mode in
     passed=$(grep -c '^UKSM-TEST PASS' "$log" || true)
     failed=$(grep -c '^UKSM-TEST FAIL' "$log" || true)
     [ "$failed" = 0 ] || status=1
+    # What each failed test printed (its last 80 lines), so a CI log shows the cause.
+    for t in $(sed -n 's/^UKSM-TEST FAIL \([a-z_0-9]*\) .*/\1/p' "$log" | sort -u); do
+      echo "--- output of failed test $t"
+      awk -v t="$t" '$0 == "=== " t { on = 1; n = 0 } on { buf[n++ % 80] = $0 }
+        on && $0 ~ "^UKSM-TEST FAIL " t " " { for (i = (n > 80 ? n - 80 : 0); i < n; i++) print buf[i % 80]; on = 0 }' "$log"
+    done
     [ "$passed" -gt 0 ] || status=1
     echo "vm: ${elapsed}s in the VM"
     echo "$passed passed, $failed failed" ;;

@@ -25,16 +25,21 @@
 //!
 //! Any other page is first looked up in the stable tree ([`Stable::find`]: merged folios
 //! with the same hash, compared byte for byte) and merged into the one with equal content.
-//! Failing that, the unstable table ([`Unstable`](crate::unstable::Unstable)) names up to four pages seen earlier in
-//! the pass with the same hash; the first that is still there, still unmerged and byte for
-//! byte equal is merged with this page into a new merged folio ([`Stable::merge_pair`]).
+//! Failing that, the unstable table ([`Unstable`](crate::unstable::Unstable)) names up to
+//! four pages seen earlier in the pass with the same partial hash; the first that is still
+//! there, still unmerged and byte for byte equal is merged with this page into a new merged
+//! folio ([`Stable::merge_pair`]). If every one of them differs (partial hashes collide,
+//! as pages of zeros do with pages holding a few bytes), the page is looked up again by
+//! the hash of its whole content ([`Key::Full`]). A page that matches nothing is entered
+//! in the table (under its full hash if its partial hash is taken by different pages).
+//!
 //! Pages of VMAs armed by userfaultfd or opted out (`MADV_UNMERGEABLE`, or a process that
 //! turned merging off with `prctl(PR_SET_MEMORY_MERGE, 0)`) are left alone, on both sides
-//! of a pair.
-//! Otherwise the page is entered in the table. The other page's mm is only *tried*
-//! (`mmap_read_trylock`), never waited for; a busy one leaves the pair for the next pass.
-//! Comparisons before merging are hints: the kernel's merge step compares again with the
-//! page write-protected, and the pages of userfaultfd-armed VMAs are left alone.
+//! of a pair. The other page's mm is only *tried* (`mmap_read_trylock`), never waited for.
+//! A table entry whose page cannot be merged now (its mm busy, the page pinned or locked)
+//! gives its place to the current page: one such page never keeps every other page of its
+//! content from merging. Comparisons before merging are hints: the kernel's merge step
+//! compares again with the page write-protected.
 //!
 //! At the end of a pass, the stable tree drops nodes whose folio was freed and recounts
 //! the sharing (`pages_shared`, `pages_sharing`); the pages still unpaired are
@@ -49,9 +54,9 @@ use crate::logic::hash::{self, PageWords, SampleOrder};
 use crate::logic::tunable::Id;
 use crate::merge::{self, Engine};
 use crate::registry::Target;
-use crate::stable::{Merge, Stable};
+use crate::stable::{Merge, PairRefused, Stable};
 use crate::sys::{self, mm_struct, page, task_struct, vm_area_struct};
-use crate::unstable::{self, Loc};
+use crate::unstable::{self, Key, Loc};
 use crate::{tunables, Uksm};
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
@@ -139,8 +144,22 @@ enum Pair {
     Gone,
     /// The entry's page differs (a hash collision): try the next candidate.
     Different,
-    /// Not now (busy mm, locked or pinned page, no memory).
+    /// The entry's page cannot be merged now (its mm busy, the page pinned or locked): the
+    /// current page takes its place, so one such page never keeps every other page of
+    /// its content from pairing for the rest of the pass.
+    OtherRefused,
+    /// The current page cannot be merged now (locked, pinned, changed; no memory).
     NotNow,
+}
+
+/// What came of trying the candidates filed under one key.
+enum Candidates {
+    /// Merged, or the page took a candidate's place, or cannot be merged now.
+    Done,
+    /// No candidate.
+    None,
+    /// Every candidate holds different content.
+    NoneEqual,
 }
 
 /// A mapped page, read word by word with volatile loads: its owner may write it meanwhile.
@@ -180,6 +199,21 @@ impl Scanner {
         h
     }
 
+    /// The hash of the whole of `page` (which holds a reference), from its partial hash.
+    fn full_hash(&self, page: *mut page, partial: u32) -> u32 {
+        // SAFETY: `page` is referenced, so it stays allocated while mapped.
+        let mapped = unsafe { sys::uksm_kmap_page(page) };
+        let h = self.order.rehash(
+            &MappedPage(mapped.cast()),
+            partial,
+            hash::INITIAL,
+            hash::FULL,
+        );
+        // SAFETY: mapped above, in this context.
+        unsafe { sys::uksm_kunmap(mapped) };
+        h
+    }
+
     /// Merges the current page with an identical one, if there is one; otherwise enters it
     /// in the unstable table.
     fn merge_or_remember(&self, uksm: &Uksm, engine: &mut Engine, cur: &Current) {
@@ -195,33 +229,64 @@ impl Scanner {
             }
             return;
         }
+        let mut key = Key::Partial(cur.hash);
+        match Self::pair_with_candidates(uksm, engine, key, cur) {
+            Candidates::Done => return,
+            Candidates::NoneEqual => {
+                // Only different pages share the partial hash: look among the pages filed
+                // under their full hash.
+                key = Key::Full(self.full_hash(cur.page, cur.hash));
+                if let Candidates::Done = Self::pair_with_candidates(uksm, engine, key, cur) {
+                    return;
+                }
+            }
+            Candidates::None => {}
+        }
+        let loc = Loc {
+            key: cur.key,
+            addr: cur.addr,
+        };
+        engine.unstable.insert(key, loc);
+    }
+
+    /// Tries to merge the current page with the pages filed under `key`.
+    fn pair_with_candidates(
+        uksm: &Uksm,
+        engine: &mut Engine,
+        key: Key,
+        cur: &Current,
+    ) -> Candidates {
         let loc = Loc {
             key: cur.key,
             addr: cur.addr,
         };
         let mut candidates = [0; unstable::MAX_CANDIDATES];
-        let n = engine.unstable.candidates(cur.hash, &mut candidates);
+        let n = engine.unstable.candidates(key, &mut candidates);
         for &index in &candidates[..n] {
             let other = engine.unstable.loc(index);
             if other == loc {
-                return;
+                return Candidates::Done;
             }
             match Self::pair(uksm, &mut engine.stable, other, cur) {
                 Pair::Merged => {
                     engine.unstable.merged(index);
                     uksm.pages_shared.fetch_add(1, Ordering::Relaxed);
                     uksm.pages_sharing.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return Candidates::Done;
                 }
-                Pair::Gone => {
+                Pair::Gone | Pair::OtherRefused => {
                     engine.unstable.replace(index, loc);
-                    return;
+                    return Candidates::Done;
                 }
                 Pair::Different => {}
-                Pair::NotNow => return,
+                Pair::NotNow => return Candidates::Done,
             }
         }
-        engine.unstable.insert(cur.hash, loc);
+        if n == 0 {
+            Candidates::None
+        } else {
+            Candidates::NoneEqual
+        }
     }
 
     /// Tries to merge the page at `other` with the current page.
@@ -237,7 +302,7 @@ impl Scanner {
         // SAFETY: `grab` holds the mm structure. Only tried: the current mm's lock is held
         // already.
         if !same_mm && !unsafe { sys::uksm_mmap_read_trylock(mm) } {
-            return Pair::NotNow;
+            return Pair::OtherRefused;
         }
         // SAFETY: as above; an mm without users is exiting: leave it.
         if !same_mm && !unsafe { sys::uksm_mm_has_users(mm) } {
@@ -271,8 +336,9 @@ impl Scanner {
                             cur.hash, vma, page, other.addr, cur.vma, cur.page, cur.addr,
                         )
                     } {
-                        Merge::Merged => Pair::Merged,
-                        Merge::NotNow => Pair::NotNow,
+                        Ok(()) => Pair::Merged,
+                        Err(PairRefused::First) => Pair::OtherRefused,
+                        Err(PairRefused::Second) => Pair::NotNow,
                     }
                 };
                 // SAFETY: the reference taken by `uksm_get_anon_page`.

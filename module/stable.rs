@@ -209,6 +209,14 @@ pub(crate) enum Merge {
     NotNow,
 }
 
+/// Why [`Stable::merge_pair`] did not merge, by the page that refused.
+pub(crate) enum PairRefused {
+    /// Page `a` could not be write-protected now (pinned, locked, changed).
+    First,
+    /// Page `b` could not be merged now, or there was no memory for the node.
+    Second,
+}
+
 impl Stable {
     pub(crate) fn new() -> Self {
         Stable {
@@ -313,7 +321,9 @@ impl Stable {
     }
 
     /// Merges the identical pages `a` and `b` into a new merged folio (`a`'s): the first
-    /// merge of a content. `b` is referenced by the caller, as is `a`.
+    /// merge of a content. `b` is referenced by the caller, as is `a`. On failure, tells
+    /// which page refused: a page that cannot be merged now must not keep others of the
+    /// same content from pairing.
     ///
     /// # Safety
     ///
@@ -330,10 +340,10 @@ impl Stable {
         vma_b: *mut vm_area_struct,
         page_b: *mut page,
         addr_b: usize,
-    ) -> Merge {
+    ) -> Result<(), PairRefused> {
         // Everything that can fail for want of memory is allocated first.
         let Ok(items) = KVec::with_capacity(2, GFP_KERNEL) else {
-            return Merge::NotNow;
+            return Err(PairRefused::Second);
         };
         let Ok(node) = KBox::new(
             Node {
@@ -344,22 +354,22 @@ impl Stable {
             },
             GFP_KERNEL,
         ) else {
-            return Merge::NotNow;
+            return Err(PairRefused::Second);
         };
         let Ok(reservation) = RBTreeNodeReservation::new(GFP_KERNEL) else {
-            return Merge::NotNow;
+            return Err(PairRefused::Second);
         };
         // SAFETY (this block): the caller's guarantees are those of the merge and break
         // steps, and keep both pages referenced.
         unsafe {
             // `a` becomes a KSM folio without a node (write-protected, checked unpinned).
             if sys::uksm_merge_page(vma_a, page_a, core::ptr::null_mut()) != 0 {
-                return Merge::NotNow;
+                return Err(PairRefused::First);
             }
             // `b`'s PTE now maps `a`, if `b` was unpinned and is still identical.
             if sys::uksm_merge_page(vma_b, page_b, page_a) != 0 {
                 sys::uksm_break_page(vma_a, addr_a);
-                return Merge::NotNow;
+                return Err(PairRefused::Second);
             }
             let folio = sys::uksm_page_folio(page_a);
             node.head
@@ -377,13 +387,13 @@ impl Stable {
                 sys::uksm_break_page(vma_b, addr_b);
                 sys::uksm_break_page(vma_a, addr_a);
                 Self::free_node(node);
-                return Merge::NotNow;
+                return Err(PairRefused::Second);
             }
         }
         self.seq += 1;
         self.tree
             .insert(reservation.into_node((hash, self.seq), node));
-        Merge::Merged
+        Ok(())
     }
 
     /// Once per pass: frees stale nodes, re-checks which items still map their folio

@@ -13,6 +13,12 @@
 //! equally re-finds its pages through their rmap items). Entries are hints: a stale one
 //! (its VMA freed and another registered at the same address, say) costs a look-up and a
 //! comparison, nothing more.
+//!
+//! Entries are keyed by the page's partial hash. Partial hashes of different pages collide
+//! (a page of zeros and a page with a few bytes set outside the sampled words, say); the
+//! first page of a partial hash keeps that key, and a page that meets only different pages
+//! under it is keyed by its full hash instead ([`Key::Full`]), where identical pages find
+//! each other however many pages share their partial hash.
 
 use kernel::prelude::*;
 
@@ -24,9 +30,32 @@ pub(crate) struct Loc {
     pub(crate) addr: usize,
 }
 
+/// What an entry is filed under.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key {
+    /// The page's hash at the scanner's partial strength.
+    Partial(u32),
+    /// The hash of the whole page, for pages whose partial hash collides.
+    Full(u32),
+}
+
+impl Key {
+    fn hash(self) -> u32 {
+        match self {
+            Key::Partial(h) | Key::Full(h) => h,
+        }
+    }
+}
+
+impl Default for Key {
+    fn default() -> Self {
+        Key::Partial(0)
+    }
+}
+
 #[derive(Clone, Copy, Default)]
 struct Entry {
-    hash: u32,
+    key: Key,
     used: bool,
     loc: Loc,
 }
@@ -88,16 +117,16 @@ impl Unstable {
         self.slots.len() - 1
     }
 
-    /// Indexes of up to [`MAX_CANDIDATES`] entries with `hash`, into `out`; returns how
-    /// many.
-    pub(crate) fn candidates(&self, hash: u32, out: &mut [usize; MAX_CANDIDATES]) -> usize {
+    /// Indexes of up to [`MAX_CANDIDATES`] entries filed under `key`, into `out`; returns
+    /// how many.
+    pub(crate) fn candidates(&self, key: Key, out: &mut [usize; MAX_CANDIDATES]) -> usize {
         if self.slots.is_empty() {
             return 0;
         }
         let mut n = 0;
-        let mut i = hash as usize & self.mask();
+        let mut i = key.hash() as usize & self.mask();
         while self.slots[i].used && n < MAX_CANDIDATES {
-            if self.slots[i].hash == hash {
+            if self.slots[i].key == key {
                 out[n] = i;
                 n += 1;
             }
@@ -127,16 +156,16 @@ impl Unstable {
     }
 
     /// Records a page; a table more than half full takes no more this pass.
-    pub(crate) fn insert(&mut self, hash: u32, loc: Loc) {
+    pub(crate) fn insert(&mut self, key: Key, loc: Loc) {
         if self.slots.is_empty() || self.used >= self.slots.len() / 2 {
             return;
         }
-        let mut i = hash as usize & self.mask();
+        let mut i = key.hash() as usize & self.mask();
         while self.slots[i].used {
             i = (i + 1) & self.mask();
         }
         self.slots[i] = Entry {
-            hash,
+            key,
             used: true,
             loc,
         };
