@@ -24,7 +24,8 @@
 //! adaptive strength comes with the governor.
 //!
 //! Any other page is first looked up in the stable tree ([`Stable::find`]: merged folios
-//! with the same hash, compared byte for byte) and merged into the one with equal content.
+//! with the same partial hash and, among those, the same whole-content hash, compared byte
+//! for byte) and merged into the one with equal content.
 //! Failing that, the unstable table ([`Unstable`](crate::unstable::Unstable)) names up to
 //! four pages seen earlier in the pass with the same partial hash; the first that is still
 //! there, still unmerged and byte for byte equal is merged with this page into a new merged
@@ -54,7 +55,7 @@ use crate::logic::hash::{self, PageWords, SampleOrder};
 use crate::logic::tunable::Id;
 use crate::merge::{self, Engine};
 use crate::registry::Target;
-use crate::stable::{Merge, PairRefused, Stable};
+use crate::stable::{ContentHash, Merge, PairRefused, Stable};
 use crate::sys::{self, mm_struct, page, task_struct, vm_area_struct};
 use crate::unstable::{self, Key, Loc};
 use crate::{tunables, Uksm};
@@ -214,10 +215,23 @@ impl Scanner {
         h
     }
 
+    /// Both hashes of a merged page (referenced, write-protected: its content is final).
+    fn content_hash(&self, page: *mut page) -> ContentHash {
+        let partial = self.hash(page);
+        ContentHash {
+            partial,
+            full: self.full_hash(page, partial),
+        }
+    }
+
     /// Merges the current page with an identical one, if there is one; otherwise enters it
     /// in the unstable table.
     fn merge_or_remember(&self, uksm: &Uksm, engine: &mut Engine, cur: &Current) {
-        if let Some(found) = engine.stable.find(cur.hash, cur.page) {
+        let mut full = None;
+        let found = engine.stable.find(cur.hash, cur.page, || {
+            *full.insert(self.full_hash(cur.page, cur.hash))
+        });
+        if let Some(found) = found {
             // SAFETY: `cur` is mapped in a tracked VMA under its mmap lock (`Current`); the
             // scanner checked the VMA is not userfaultfd-armed.
             if let Merge::Merged = unsafe {
@@ -230,13 +244,13 @@ impl Scanner {
             return;
         }
         let mut key = Key::Partial(cur.hash);
-        match Self::pair_with_candidates(uksm, engine, key, cur) {
+        match self.pair_with_candidates(uksm, engine, key, cur) {
             Candidates::Done => return,
             Candidates::NoneEqual => {
                 // Only different pages share the partial hash: look among the pages filed
                 // under their full hash.
-                key = Key::Full(self.full_hash(cur.page, cur.hash));
-                if let Candidates::Done = Self::pair_with_candidates(uksm, engine, key, cur) {
+                key = Key::Full(full.unwrap_or_else(|| self.full_hash(cur.page, cur.hash)));
+                if let Candidates::Done = self.pair_with_candidates(uksm, engine, key, cur) {
                     return;
                 }
             }
@@ -251,6 +265,7 @@ impl Scanner {
 
     /// Tries to merge the current page with the pages filed under `key`.
     fn pair_with_candidates(
+        &self,
         uksm: &Uksm,
         engine: &mut Engine,
         key: Key,
@@ -267,7 +282,7 @@ impl Scanner {
             if other == loc {
                 return Candidates::Done;
             }
-            match Self::pair(uksm, &mut engine.stable, other, cur) {
+            match self.pair(uksm, &mut engine.stable, other, cur) {
                 Pair::Merged => {
                     engine.unstable.merged(index);
                     uksm.pages_shared.fetch_add(1, Ordering::Relaxed);
@@ -290,7 +305,7 @@ impl Scanner {
     }
 
     /// Tries to merge the page at `other` with the current page.
-    fn pair(uksm: &Uksm, stable: &mut Stable, other: Loc, cur: &Current) -> Pair {
+    fn pair(&self, uksm: &Uksm, stable: &mut Stable, other: Loc, cur: &Current) -> Pair {
         // The VMA must still be tracked (so alive, with its mm) under the same mm. The
         // reference is on the mm structure only: dropping it here, under the current mm's
         // mmap lock, must never be what tears an address space down.
@@ -333,7 +348,13 @@ impl Scanner {
                     // referenced.
                     match unsafe {
                         stable.merge_pair(
-                            cur.hash, vma, page, other.addr, cur.vma, cur.page, cur.addr,
+                            |merged| self.content_hash(merged),
+                            vma,
+                            page,
+                            other.addr,
+                            cur.vma,
+                            cur.page,
+                            cur.addr,
                         )
                     } {
                         Ok(()) => Pair::Merged,

@@ -182,9 +182,40 @@ pub(crate) struct Sharing {
     pub(crate) sharing: u64,
 }
 
-/// The tree of nodes, keyed by page hash (several nodes may share a hash).
+/// Where a node sits in the tree: the hashes of its content (partial, then whole), then
+/// the order of creation (nodes may share both hashes).
+///
+/// A look-up by partial hash alone costs nothing for the many pages no merged content
+/// shares it with; the whole-content hash then sorts the look-alike contents (pages of a
+/// few bytes and zeros share a partial hash by the thousand) so that only nodes whose
+/// whole content hashes alike are compared byte for byte.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct NodeKey {
+    partial: u32,
+    full: u32,
+    seq: u64,
+}
+
+impl NodeKey {
+    /// The least key after `self`.
+    fn next(self) -> Self {
+        NodeKey {
+            seq: self.seq + 1,
+            ..self
+        }
+    }
+}
+
+/// The hashes of a merged folio's content, computed by the scanner (which owns the sample
+/// order).
+pub(crate) struct ContentHash {
+    pub(crate) partial: u32,
+    pub(crate) full: u32,
+}
+
+/// The tree of nodes, keyed by [`NodeKey`].
 pub(crate) struct Stable {
-    tree: RBTree<(u32, u64), KBox<Node>>,
+    tree: RBTree<NodeKey, KBox<Node>>,
     seq: u64,
 }
 
@@ -231,7 +262,7 @@ impl Stable {
 
     /// The first node with a key at or after `from`. The pointer stays valid while the node
     /// is in the tree (nodes are boxed).
-    fn node_from(&mut self, from: (u32, u64)) -> Option<((u32, u64), *const Node)> {
+    fn node_from(&mut self, from: NodeKey) -> Option<(NodeKey, *const Node)> {
         let cursor = self.tree.cursor_lower_bound(&from)?;
         let (&key, node) = cursor.current();
         Some((key, &**node as *const Node))
@@ -248,16 +279,34 @@ impl Stable {
         drop(node);
     }
 
-    /// The merged folio whose content equals `page`'s (`hash` is the page's hash), if any.
-    /// Nodes found stale on the way are freed.
-    pub(crate) fn find(&mut self, hash: u32, page: *mut page) -> Option<Found> {
-        let mut from = (hash, 0);
+    /// The merged folio whose content equals `page`'s, if any: `partial` is the page's
+    /// partial hash, `full_of` gives the hash of its whole content, asked for only if some
+    /// node has that partial hash. Nodes found stale on the way are freed.
+    pub(crate) fn find(
+        &mut self,
+        partial: u32,
+        page: *mut page,
+        full_of: impl FnOnce() -> u32,
+    ) -> Option<Found> {
+        let (first, _) = self.node_from(NodeKey {
+            partial,
+            ..NodeKey::default()
+        })?;
+        if first.partial != partial {
+            return None;
+        }
+        let full = full_of();
+        let mut from = NodeKey {
+            partial,
+            full,
+            seq: 0,
+        };
         loop {
             let (key, node) = self.node_from(from)?;
-            if key.0 != hash {
+            if key.partial != partial || key.full != full {
                 return None;
             }
-            from = (hash, key.1 + 1);
+            from = key.next();
             // SAFETY: `node` is in the tree, so it is alive.
             let folio = unsafe { sys::uksm_node_folio((*node).head(), false) };
             if folio.is_null() {
@@ -333,7 +382,7 @@ impl Stable {
     #[allow(clippy::too_many_arguments)]
     pub(crate) unsafe fn merge_pair(
         &mut self,
-        hash: u32,
+        hash_of: impl FnOnce(*mut page) -> ContentHash,
         vma_a: *mut vm_area_struct,
         page_a: *mut page,
         addr_a: usize,
@@ -390,9 +439,15 @@ impl Stable {
                 return Err(PairRefused::Second);
             }
         }
+        // Hashed now that the content cannot change: it is write-protected in every mapping.
+        let hash = hash_of(page_a);
         self.seq += 1;
-        self.tree
-            .insert(reservation.into_node((hash, self.seq), node));
+        let key = NodeKey {
+            partial: hash.partial,
+            full: hash.full,
+            seq: self.seq,
+        };
+        self.tree.insert(reservation.into_node(key, node));
         Ok(())
     }
 
@@ -400,12 +455,12 @@ impl Stable {
     /// (keeping `/proc/PID/ksm_merging_pages` exact) and counts the sharing.
     pub(crate) fn refresh(&mut self) -> Sharing {
         let mut sharing = Sharing::default();
-        let mut from = (0, 0);
+        let mut from = NodeKey::default();
         loop {
             let Some((key, node)) = self.node_from(from) else {
                 break;
             };
-            from = (key.0, key.1 + 1);
+            from = key.next();
             // SAFETY: `node` is in the tree, so it is alive.
             let folio = unsafe { sys::uksm_node_folio((*node).head(), true) };
             if folio.is_null() {
@@ -495,12 +550,12 @@ impl Stable {
     /// Returns how many folios are still mapped (a later unmerge pass must break them).
     pub(crate) fn detach_unmapped(&mut self) -> usize {
         let mut mapped = 0;
-        let mut from = (0, 0);
+        let mut from = NodeKey::default();
         loop {
             let Some((key, node)) = self.node_from(from) else {
                 break;
             };
-            from = (key.0, key.1 + 1);
+            from = key.next();
             // SAFETY: `node` is in the tree, so it is alive.
             let folio = unsafe { sys::uksm_node_folio((*node).head(), true) };
             if !folio.is_null() {
