@@ -197,6 +197,13 @@ struct NodeKey {
 }
 
 impl NodeKey {
+    /// The greatest key.
+    const LAST: NodeKey = NodeKey {
+        partial: u32::MAX,
+        full: u32::MAX,
+        seq: u64::MAX,
+    };
+
     /// The least key after `self`.
     fn next(self) -> Self {
         NodeKey {
@@ -279,6 +286,32 @@ impl Stable {
         drop(node);
     }
 
+    /// The first node with a key from `*from` to `last` whose folio is still there, with
+    /// that folio referenced (and locked, with `lock`); `*from` moves past it. Nodes found
+    /// stale on the way (their folio freed: the keyhole lookup fails) are freed.
+    fn next_live(
+        &mut self,
+        from: &mut NodeKey,
+        last: NodeKey,
+        lock: bool,
+    ) -> Option<(NodeKey, *const Node, *mut folio)> {
+        loop {
+            let (key, node) = self.node_from(*from)?;
+            if key > last {
+                return None;
+            }
+            *from = key.next();
+            // SAFETY: `node` is in the tree, so it is alive; sleeping is allowed here.
+            let folio = unsafe { sys::uksm_node_folio((*node).head(), lock) };
+            if !folio.is_null() {
+                return Some((key, node, folio));
+            }
+            if let Some(n) = self.tree.remove(&key) {
+                Self::free_node(n);
+            }
+        }
+    }
+
     /// The merged folio whose content equals `page`'s, if any: `partial` is the page's
     /// partial hash, `full_of` gives the hash of its whole content, asked for only if some
     /// node has that partial hash. Nodes found stale on the way are freed.
@@ -301,26 +334,18 @@ impl Stable {
             full,
             seq: 0,
         };
-        loop {
-            let (key, node) = self.node_from(from)?;
-            if key.partial != partial || key.full != full {
-                return None;
-            }
-            from = key.next();
-            // SAFETY: `node` is in the tree, so it is alive.
-            let folio = unsafe { sys::uksm_node_folio((*node).head(), false) };
-            if folio.is_null() {
-                if let Some(n) = self.tree.remove(&key) {
-                    Self::free_node(n);
-                }
-                continue;
-            }
+        let last = NodeKey {
+            seq: u64::MAX,
+            ..from
+        };
+        while let Some((_, node, folio)) = self.next_live(&mut from, last, false) {
             let found = Found { node, folio };
             // SAFETY: both pages are referenced.
             if unsafe { sys::uksm_pages_identical(sys::uksm_folio_page(folio), page) } {
                 return Some(found);
             }
         }
+        None
     }
 
     /// Merges `page` (mapped at `addr` of `vma`) into the folio of `found`'s node.
@@ -456,19 +481,7 @@ impl Stable {
     pub(crate) fn refresh(&mut self) -> Sharing {
         let mut sharing = Sharing::default();
         let mut from = NodeKey::default();
-        loop {
-            let Some((key, node)) = self.node_from(from) else {
-                break;
-            };
-            from = key.next();
-            // SAFETY: `node` is in the tree, so it is alive.
-            let folio = unsafe { sys::uksm_node_folio((*node).head(), true) };
-            if folio.is_null() {
-                if let Some(n) = self.tree.remove(&key) {
-                    Self::free_node(n);
-                }
-                continue;
-            }
+        while let Some((_, node, folio)) = self.next_live(&mut from, NodeKey::LAST, true) {
             // SAFETY: the folio is locked and referenced.
             unsafe {
                 Self::recount(&*node, folio);
@@ -551,33 +564,23 @@ impl Stable {
     pub(crate) fn detach_unmapped(&mut self) -> usize {
         let mut mapped = 0;
         let mut from = NodeKey::default();
-        loop {
-            let Some((key, node)) = self.node_from(from) else {
-                break;
-            };
-            from = key.next();
-            // SAFETY: `node` is in the tree, so it is alive.
-            let folio = unsafe { sys::uksm_node_folio((*node).head(), true) };
-            if !folio.is_null() {
-                // SAFETY: the folio is locked and referenced.
-                let still = unsafe { sys::uksm_folio_mapcount(folio) } > 0;
-                if !still {
-                    // An unmapped KSM folio (in the swap cache, say) keeps no node: the
-                    // kernel copies it on swap-in and frees it.
-                    // SAFETY: the folio is locked.
-                    unsafe { sys::uksm_node_attach(folio, core::ptr::null_mut()) };
-                }
-                // SAFETY: locked and referenced above.
-                unsafe {
-                    sys::uksm_folio_unlock(folio);
-                    sys::uksm_folio_put(folio);
-                }
-                if still {
-                    mapped += 1;
-                    continue;
-                }
+        while let Some((key, _, folio)) = self.next_live(&mut from, NodeKey::LAST, true) {
+            // SAFETY: the folio is locked and referenced.
+            let still = unsafe { sys::uksm_folio_mapcount(folio) } > 0;
+            if !still {
+                // An unmapped KSM folio (in the swap cache, say) keeps no node: the kernel
+                // copies it on swap-in and frees it.
+                // SAFETY: the folio is locked.
+                unsafe { sys::uksm_node_attach(folio, core::ptr::null_mut()) };
             }
-            if let Some(n) = self.tree.remove(&key) {
+            // SAFETY: locked and referenced above.
+            unsafe {
+                sys::uksm_folio_unlock(folio);
+                sys::uksm_folio_put(folio);
+            }
+            if still {
+                mapped += 1;
+            } else if let Some(n) = self.tree.remove(&key) {
                 Self::free_node(n);
             }
         }
