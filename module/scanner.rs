@@ -26,21 +26,23 @@
 //! Any other page is first looked up in the stable tree ([`Stable::find`]: merged folios
 //! with the same partial hash and, among those, the same whole-content hash, compared byte
 //! for byte) and merged into the one with equal content.
-//! Failing that, the unstable table ([`Unstable`](crate::unstable::Unstable)) names up to
-//! four pages seen earlier in the pass with the same partial hash; the first that is still
-//! there, still unmerged and byte for byte equal is merged with this page into a new merged
-//! folio ([`Stable::merge_pair`]). If every one of them differs (partial hashes collide,
-//! as pages of zeros do with pages holding a few bytes), the page is looked up again by
-//! the hash of its whole content ([`Key::Full`]). A page that matches nothing is entered
-//! in the table (under its full hash if its partial hash is taken by different pages).
+//! Failing that, the unstable table ([`Unstable`](crate::unstable::Unstable)) is asked for
+//! the page seen earlier in the pass with the same partial hash; if it is still there,
+//! still unmerged and byte for byte equal, it is merged with this page into a new merged
+//! folio ([`Stable::merge_pair`]). If it differs (partial hashes collide, as pages of zeros
+//! do with pages holding a few bytes) or is gone, the page is looked up again among the
+//! pages filed under the hash of its whole content ([`Key::Full`]). A page that matches
+//! nothing takes over an entry whose page went, was merged or cannot be merged now, or
+//! else is entered in the table (under its whole-content hash if its partial hash is
+//! taken).
 //!
 //! Pages of VMAs armed by userfaultfd or opted out (`MADV_UNMERGEABLE`, or a process that
 //! turned merging off with `prctl(PR_SET_MEMORY_MERGE, 0)`) are left alone, on both sides
-//! of a pair. The other page's mm is only *tried* (`mmap_read_trylock`), never waited for.
-//! A table entry whose page cannot be merged now (its mm busy, the page pinned or locked)
-//! gives its place to the current page: one such page never keeps every other page of its
-//! content from merging. Comparisons before merging are hints: the kernel's merge step
-//! compares again with the page write-protected.
+//! of a pair. The other page's mm is only *tried* (`mmap_read_trylock`), never waited for;
+//! as a table entry whose page is pinned or locked, a busy one can be taken over, so no
+//! such page keeps every other page of its content from merging. Comparisons before
+//! merging are hints: the kernel's merge step compares again with the page
+//! write-protected.
 //!
 //! At the end of a pass, the stable tree drops nodes whose folio was freed and recounts
 //! the sharing (`pages_shared`, `pages_sharing`); the pages still unpaired are
@@ -146,7 +148,7 @@ enum Pair {
     /// The entry's page differs (a hash collision): try the next candidate.
     Different,
     /// The entry's page cannot be merged now (its mm busy, the page pinned or locked): the
-    /// current page takes its place, so one such page never keeps every other page of
+    /// current page may take its place, so one such page never keeps every other page of
     /// its content from pairing for the rest of the pass.
     OtherRefused,
     /// The current page cannot be merged now (locked, pinned, changed; no memory).
@@ -155,12 +157,10 @@ enum Pair {
 
 /// What came of trying the candidates filed under one key.
 enum Candidates {
-    /// Merged, or the page took a candidate's place, or cannot be merged now.
+    /// Merged, or the current page cannot be merged now: nothing more to do.
     Done,
-    /// No candidate.
-    None,
-    /// Every candidate holds different content.
-    NoneEqual,
+    /// No partner among this many candidates.
+    Tried(usize),
 }
 
 /// A mapped page, read word by word with volatile loads: its owner may write it meanwhile.
@@ -243,33 +243,45 @@ impl Scanner {
             }
             return;
         }
-        let mut key = Key::Partial(cur.hash);
-        match self.pair_with_candidates(uksm, engine, key, cur) {
-            Candidates::Done => return,
-            Candidates::NoneEqual => {
-                // Only different pages share the partial hash: look among the pages filed
-                // under their full hash.
-                key = Key::Full(full.unwrap_or_else(|| self.full_hash(cur.page, cur.hash)));
-                if let Candidates::Done = self.pair_with_candidates(uksm, engine, key, cur) {
-                    return;
-                }
-            }
-            Candidates::None => {}
-        }
         let loc = Loc {
             key: cur.key,
             addr: cur.addr,
         };
-        engine.unstable.insert(key, loc);
+        let mut vacant = None;
+        let n =
+            match self.pair_with_candidates(uksm, engine, Key::Partial(cur.hash), cur, &mut vacant)
+            {
+                Candidates::Done => return,
+                Candidates::Tried(n) => n,
+            };
+        if n == 0 {
+            // No page of this partial hash yet in this pass (so none under a whole-content
+            // hash either).
+            engine.unstable.insert(Key::Partial(cur.hash), loc);
+            return;
+        }
+        // Different pages, or none left, hold the partial hash: pages of this content may
+        // be filed under their whole-content hash.
+        let key = Key::Full(full.unwrap_or_else(|| self.full_hash(cur.page, cur.hash)));
+        if let Candidates::Done = self.pair_with_candidates(uksm, engine, key, cur, &mut vacant) {
+            return;
+        }
+        match vacant {
+            Some(index) => engine.unstable.replace(index, loc),
+            None => engine.unstable.insert(key, loc),
+        }
     }
 
-    /// Tries to merge the current page with the pages filed under `key`.
+    /// Tries to merge the current page with the pages filed under `key`. An entry whose
+    /// page went, was merged or cannot be merged now is noted in `vacant` (the first one
+    /// found): the current page takes it over if it finds no partner.
     fn pair_with_candidates(
         &self,
         uksm: &Uksm,
         engine: &mut Engine,
         key: Key,
         cur: &Current,
+        vacant: &mut Option<usize>,
     ) -> Candidates {
         let loc = Loc {
             key: cur.key,
@@ -282,6 +294,11 @@ impl Scanner {
             if other == loc {
                 return Candidates::Done;
             }
+            if other == Loc::default() {
+                // Emptied: its page was merged.
+                vacant.get_or_insert(index);
+                continue;
+            }
             match self.pair(uksm, &mut engine.stable, other, cur) {
                 Pair::Merged => {
                     engine.unstable.merged(index);
@@ -290,18 +307,13 @@ impl Scanner {
                     return Candidates::Done;
                 }
                 Pair::Gone | Pair::OtherRefused => {
-                    engine.unstable.replace(index, loc);
-                    return Candidates::Done;
+                    vacant.get_or_insert(index);
                 }
                 Pair::Different => {}
                 Pair::NotNow => return Candidates::Done,
             }
         }
-        if n == 0 {
-            Candidates::None
-        } else {
-            Candidates::NoneEqual
-        }
+        Candidates::Tried(n)
     }
 
     /// Tries to merge the page at `other` with the current page.

@@ -249,7 +249,7 @@ pub(crate) enum Merge {
 
 /// Why [`Stable::merge_pair`] did not merge, by the page that refused.
 pub(crate) enum PairRefused {
-    /// Page `a` could not be write-protected now (pinned, locked, changed).
+    /// Page `a` could not be made a KSM folio now (pinned, locked, its mapping changed).
     First,
     /// Page `b` could not be merged now, or there was no memory for the node.
     Second,
@@ -436,6 +436,11 @@ impl Stable {
         // SAFETY (this block): the caller's guarantees are those of the merge and break
         // steps, and keep both pages referenced.
         unsafe {
+            // A `b` the kernel would refuse (pinned, say) is refused before `a` becomes a
+            // KSM folio: undoing that would cost a copy of `a`.
+            if sys::uksm_page_held_elsewhere(page_b) {
+                return Err(PairRefused::Second);
+            }
             // `a` becomes a KSM folio without a node (write-protected, checked unpinned).
             if sys::uksm_merge_page(vma_a, page_a, core::ptr::null_mut()) != 0 {
                 return Err(PairRefused::First);
@@ -464,7 +469,8 @@ impl Stable {
                 return Err(PairRefused::Second);
             }
         }
-        // Hashed now that the content cannot change: it is write-protected in every mapping.
+        // Hashed now that the content cannot change: it is write-protected in every mapping
+        // (and the caller's reference keeps the page for the kmap).
         let hash = hash_of(page_a);
         self.seq += 1;
         let key = NodeKey {

@@ -116,6 +116,7 @@ extern "C" {
     pub(crate) fn uksm_random_u64() -> u64;
 
     pub(crate) fn uksm_pages_identical(a: *mut page, b: *mut page) -> bool;
+    pub(crate) fn uksm_page_held_elsewhere(page: *mut page) -> bool;
     pub(crate) fn uksm_merge_page(
         vma: *mut vm_area_struct,
         page: *mut page,

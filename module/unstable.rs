@@ -14,11 +14,13 @@
 //! (its VMA freed and another registered at the same address, say) costs a look-up and a
 //! comparison, nothing more.
 //!
-//! Entries are keyed by the page's partial hash. Partial hashes of different pages collide
-//! (a page of zeros and a page with a few bytes set outside the sampled words, say); the
-//! first page of a partial hash keeps that key, and a page that meets only different pages
-//! under it is keyed by its full hash instead ([`Key::Full`]), where identical pages find
-//! each other however many pages share their partial hash.
+//! A page is filed under its partial hash when no page of that partial hash was seen yet
+//! this pass. Partial hashes of different pages collide (a page of zeros and a page with a
+//! few bytes set outside the sampled words, say): a page that finds only different pages,
+//! or none left, under its partial hash is looked up under the hash of its whole content
+//! ([`Key::Full`]) and filed there, where identical pages find each other however many
+//! pages share their partial hash. An entry whose page went, merged or cannot be merged
+//! now is taken over by the next page of its key that finds no partner.
 
 use kernel::prelude::*;
 
@@ -39,28 +41,33 @@ pub(crate) enum Key {
     Full(u32),
 }
 
+/// What a slot holds.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Kind {
+    #[default]
+    Free,
+    Partial,
+    Full,
+}
+
 impl Key {
-    fn hash(self) -> u32 {
+    fn split(self) -> (Kind, u32) {
         match self {
-            Key::Partial(h) | Key::Full(h) => h,
+            Key::Partial(h) => (Kind::Partial, h),
+            Key::Full(h) => (Kind::Full, h),
         }
     }
 }
 
-impl Default for Key {
-    fn default() -> Self {
-        Key::Partial(0)
-    }
-}
-
+/// 24 bytes: the largest table takes 24 MiB.
 #[derive(Clone, Copy, Default)]
 struct Entry {
-    key: Key,
-    used: bool,
+    hash: u32,
+    kind: Kind,
     loc: Loc,
 }
 
-/// Candidates examined per page at most (pages whose partial hashes collide).
+/// Candidates examined per key at most (different pages whose hashes collide).
 pub(crate) const MAX_CANDIDATES: usize = 4;
 const MIN_SLOTS: usize = 1 << 10;
 const MAX_SLOTS: usize = 1 << 20;
@@ -102,7 +109,7 @@ impl Unstable {
             }
         }
         for e in self.slots.iter_mut() {
-            e.used = false;
+            e.kind = Kind::Free;
         }
         self.used = 0;
         self.live = 0;
@@ -123,10 +130,11 @@ impl Unstable {
         if self.slots.is_empty() {
             return 0;
         }
+        let (kind, hash) = key.split();
         let mut n = 0;
-        let mut i = key.hash() as usize & self.mask();
-        while self.slots[i].used && n < MAX_CANDIDATES {
-            if self.slots[i].key == key {
+        let mut i = hash as usize & self.mask();
+        while self.slots[i].kind != Kind::Free && n < MAX_CANDIDATES {
+            if self.slots[i].kind == kind && self.slots[i].hash == hash {
                 out[n] = i;
                 n += 1;
             }
@@ -160,15 +168,12 @@ impl Unstable {
         if self.slots.is_empty() || self.used >= self.slots.len() / 2 {
             return;
         }
-        let mut i = key.hash() as usize & self.mask();
-        while self.slots[i].used {
+        let (kind, hash) = key.split();
+        let mut i = hash as usize & self.mask();
+        while self.slots[i].kind != Kind::Free {
             i = (i + 1) & self.mask();
         }
-        self.slots[i] = Entry {
-            key,
-            used: true,
-            loc,
-        };
+        self.slots[i] = Entry { hash, kind, loc };
         self.used += 1;
         self.live += 1;
     }

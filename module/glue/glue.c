@@ -457,6 +457,22 @@ bool uksm_pages_identical(struct page *a, struct page *b)
 	return same;
 }
 
+/*
+ * Whether a page, referenced once by the caller, has references beyond its mappings and
+ * the swap cache (a GUP pin, a pipe holding it): the merge step would refuse it
+ * (write_protect_page() makes the same count, exactly, with the page locked and its PTE
+ * cleared). Unlocked, so a hint.
+ */
+bool uksm_page_held_elsewhere(struct page *page)
+{
+	struct folio *folio = page_folio(page);
+	int expected = folio_mapcount(folio) + 1;
+
+	if (folio_test_swapcache(folio))
+		expected += folio_nr_pages(folio);
+	return folio_ref_count(folio) > expected;
+}
+
 /* try_to_merge_one_page(): kpage NULL makes page a KSM folio without a node (see ksm_hooks.h). */
 int uksm_merge_page(struct vm_area_struct *vma, struct page *page, struct page *kpage)
 {

@@ -64,6 +64,7 @@ long uksm_mm_ksm_zero_pages(struct mm_struct *mm);
 u64 uksm_random_u64(void);
 
 bool uksm_pages_identical(struct page *a, struct page *b);
+bool uksm_page_held_elsewhere(struct page *page);
 int uksm_merge_page(struct vm_area_struct *vma, struct page *page, struct page *kpage);
 struct folio *uksm_page_folio(struct page *page);
 struct page *uksm_folio_page(struct folio *folio);
