@@ -48,9 +48,6 @@
 #define PATTERNS 64UL
 #define SPATTERNS 256UL	/* one pattern per pattern page: each S frame is mapped once per process */
 
-#ifndef MADV_SOFT_OFFLINE
-#define MADV_SOFT_OFFLINE 101
-#endif
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
@@ -216,7 +213,7 @@ int main(void)
 	long anon_before, anon_after, free_before, free_after, merging, sharing;
 	size_t i, j, n, merged = 0, nframes = 0, swapped;
 	uint64_t f0, f1;
-	int pipefd[2], t, st;
+	int pipefd[2], t, st, tries;
 	struct iovec iov;
 
 	signal(SIGUSR1, on_usr1);
@@ -303,9 +300,9 @@ int main(void)
 
 	/* Migration: soft-offline a merged page; all its mappings move to the new frame. */
 	f0 = pfn(self, r + 10 * PAGE);
-	t = madvise(r + 10 * PAGE, PAGE, MADV_SOFT_OFFLINE);
+	t = soft_offline(r + 10 * PAGE, &tries);
 	f1 = pfn(self, r + 10 * PAGE);
-	printf("soft offline of a merged page: %d, frame %llx -> %llx (C1 %llx, C2 %llx)\n", t,
+	printf("soft offline of a merged page: %d after %d tries, frame %llx -> %llx (C1 %llx, C2 %llx)\n", t, tries,
 	       (unsigned long long)f0, (unsigned long long)f1,
 	       (unsigned long long)pfn(c1.pid, c1.r + 10 * PAGE),
 	       (unsigned long long)pfn(c2.pid, c2.r + 10 * PAGE));

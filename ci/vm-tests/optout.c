@@ -40,9 +40,6 @@
 #ifndef PR_SET_MEMORY_MERGE
 #define PR_SET_MEMORY_MERGE 67
 #endif
-#ifndef MADV_SOFT_OFFLINE
-#define MADV_SOFT_OFFLINE 101
-#endif
 
 static void fill(char *p, size_t n)
 {
@@ -168,7 +165,7 @@ int main(void)
 {
 	pid_t self = getpid(), child, gc;
 	char *a = region(), *b = region(), *c = region(), *d = region(), *e, *f, *g, *h;
-	int to[2], from[2], st;
+	int to[2], from[2], st, tries;
 	uint64_t f0, f1;
 	char cmd;
 
@@ -226,7 +223,7 @@ int main(void)
 		CHECK(shared(self, e, a, 0, N) == N, "moved pages not merged again (%zu)", shared(self, e, a, 0, N));
 		wait_passes(1);
 		f0 = pfn(self, e);
-		CHECK(madvise(e, PAGE, MADV_SOFT_OFFLINE) == 0, "soft offline");
+		CHECK(soft_offline(e, &tries) == 0, "soft offline (%d tries)", tries);
 		f1 = pfn(self, e);
 		CHECK(f1 != f0 && f1 == pfn(self, a) && f1 == pfn(self, d),
 		      "soft offline of a page merged at its new address: %llx -> %llx, A %llx, D %llx",

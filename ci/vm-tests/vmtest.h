@@ -6,11 +6,13 @@
 #ifndef UKSM_VMTEST_H
 #define UKSM_VMTEST_H
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -102,6 +104,29 @@ static inline void wait_passes(long n)
 		usleep(100000);
 	}
 	CHECK(0, "uksm did not complete %ld passes in 120 s", n);
+}
+
+#ifndef MADV_SOFT_OFFLINE
+#define MADV_SOFT_OFFLINE 101
+#endif
+
+/*
+ * Soft-offlines the page at addr (a migration to a new frame). EBUSY is transient: the
+ * kernel gives up migrating a page after ten quick tries if something else holds a
+ * reference to it meanwhile (uksmd looks at every merged folio once a pass, and passes
+ * follow each other at once with sleep_millisecs=0), so up to 20 tries, 50 ms apart.
+ * Returns madvise's last result; *tries tells how many were made.
+ */
+static inline int soft_offline(void *addr, int *tries)
+{
+	int r;
+
+	for (*tries = 1;; ++*tries) {
+		r = madvise(addr, PAGE, MADV_SOFT_OFFLINE);
+		if (r == 0 || errno != EBUSY || *tries == 20)
+			return r;
+		usleep(50000);
+	}
 }
 
 #endif /* UKSM_VMTEST_H */
