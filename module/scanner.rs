@@ -99,14 +99,19 @@ impl Thread {
     }
 }
 
-/// Whether pages of a tracked VMA may be merged now: not userfaultfd-armed, not opted out.
+/// Whether a VMA is tracked and its pages may be merged now: not userfaultfd-armed, not
+/// opted out.
 ///
 /// # Safety
 ///
 /// `vma` must be valid, with its mm's mmap lock held.
 unsafe fn mergeable(vma: *mut vm_area_struct) -> bool {
     // SAFETY: the caller's guarantee.
-    unsafe { !sys::uksm_vma_uffd_armed(vma) && !sys::uksm_vma_opted_out(vma) }
+    unsafe {
+        !sys::uksm_vma_private(vma).is_null()
+            && !sys::uksm_vma_uffd_armed(vma)
+            && !sys::uksm_vma_opted_out(vma)
+    }
 }
 
 fn should_stop() -> bool {
@@ -138,6 +143,16 @@ struct Current {
     page: *mut page,
     addr: usize,
     hash: u32,
+}
+
+impl Current {
+    /// Where the page is, as the unstable table records it.
+    fn loc(&self) -> Loc {
+        Loc {
+            key: self.key,
+            addr: self.addr,
+        }
+    }
 }
 
 /// What came of pairing with an unstable-table entry.
@@ -243,10 +258,7 @@ impl Scanner {
             }
             return;
         }
-        let loc = Loc {
-            key: cur.key,
-            addr: cur.addr,
-        };
+        let loc = cur.loc();
         let mut vacant = None;
         let n =
             match self.pair_with_candidates(uksm, engine, Key::Partial(cur.hash), cur, &mut vacant)
@@ -283,10 +295,7 @@ impl Scanner {
         cur: &Current,
         vacant: &mut Option<usize>,
     ) -> Candidates {
-        let loc = Loc {
-            key: cur.key,
-            addr: cur.addr,
-        };
+        let loc = cur.loc();
         let mut candidates = [0; unstable::MAX_CANDIDATES];
         let n = engine.unstable.candidates(key, &mut candidates);
         for &index in &candidates[..n] {
@@ -340,8 +349,7 @@ impl Scanner {
         // SAFETY: the mmap lock of `mm` is held (by us, or as the current mm).
         let vma = unsafe { sys::uksm_vma_lookup(mm, other.addr) };
         // SAFETY: `vma` is valid under the mmap lock.
-        let usable =
-            !vma.is_null() && unsafe { !sys::uksm_vma_private(vma).is_null() && mergeable(vma) };
+        let usable = !vma.is_null() && unsafe { mergeable(vma) };
         let result = if usable {
             // SAFETY: as above; `other.addr` lies in `vma`.
             let page = unsafe { sys::uksm_get_anon_page(vma, other.addr) };
@@ -408,12 +416,9 @@ impl Scanner {
         // Pages of userfaultfd-armed VMAs are left alone: a merged PTE would not carry a
         // write-protect marker, and a monitor must see every missing or protected page as
         // it left it. Opted-out ranges and processes are left alone too.
-        let same = if vma == target.vma {
-            // SAFETY: `vma` is the tracked VMA, valid under the mmap lock.
-            unsafe { !sys::uksm_vma_private(vma).is_null() && mergeable(vma) }
-        } else {
-            false
-        };
+        // SAFETY: `mergeable` reads `vma` only if it is the tracked VMA, valid under the mmap
+        // lock.
+        let same = vma == target.vma && unsafe { mergeable(vma) };
         let mut done = true;
         if same {
             // SAFETY: `vma` is valid under the mmap lock.
