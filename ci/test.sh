@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 ci/setup.sh
 echo "== host tests (cargo test)"
 cargo test --workspace --quiet
+ci/check-glue.sh
 echo "== kernel"
 ci/kernel.sh
 echo "== uksm.ko"

@@ -53,7 +53,7 @@ echo "$mode" > "$root/mode"
 echo "vm: booting $release ($mode), log in $log"
 start=$(date +%s)
 set +e
-timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3072 \
+timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3072 ${UKSM_QEMU_GDB:+-s} \
   -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$vmdir/initramfs.gz" \
   -append "console=ttyS0 loglevel=6 panic=-1 kmemleak=on quiet_after_init" \
   -nographic -no-reboot -monitor none -serial stdio -display none </dev/null > "$log" 2>&1

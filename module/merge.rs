@@ -19,47 +19,37 @@
 //!
 //! `run=2` and unload call [`unmerge_all`] with the merge lock held, so the scanner cannot
 //! merge meanwhile. It first tells the kernel it is unmerging (swap-in then copies a KSM
-//! folio instead of mapping it again), then walks every anonymous VMA of every process and
-//! breaks each merged page (`break_ksm()`: the process gets a private copy). A process with
-//! no KSM zero page is skipped as soon as no merged folio exists either. A fork during the
-//! walk can copy a merged page into a new process; the walk is therefore repeated until a
-//! whole pass finds nothing left. Then every node is detached from its (now unmapped)
-//! folio and freed; a folio still mapped somehow makes the walk start again.
+//! folio instead of mapping it again), then walks the page tables of every anonymous VMA
+//! of every process (empty ranges cost nothing) and breaks each merged page and KSM zero
+//! page (`break_ksm()`: the process gets a private copy). A process with no KSM zero page
+//! is skipped as soon as no merged folio exists either. A fork during the walk can copy a
+//! merged page into a new process; the walk is therefore repeated until a whole pass finds
+//! nothing left. Then every node is detached from its (now unmapped) folio and freed.
+//!
+//! `run=2` stops with `EINTR` when the writer gets a signal. Unload cannot give up: a page
+//! the kernel cannot copy (`ENOMEM`, a memory cgroup at its limit) is tried again for a
+//! while; after that its folio is detached from its node and stays mapped as a KSM folio
+//! without a node (the kernel copies it on write and frees it when unmapped), with a
+//! warning in the kernel log.
 //!
 //! [`stable`]: crate::stable
 //! [`unstable`]: crate::unstable
 
 use crate::registry::MmSnapshot;
-use crate::stable::Stable;
-use crate::sys::{self, page, vm_area_struct};
+use crate::mm::{MmapReadGuard, VmaRef};
+use crate::stable::{Mapped, Stable};
+use crate::sys;
 use crate::unstable::Unstable;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
-/// Merges `page`, mapped at `addr` of `vma`, into the KSM zero page if it is all zeros.
-///
-/// VMAs registered with userfaultfd are left alone: the KSM zero PTE would not carry a
-/// write-protect marker, and a monitor must see every missing or protected page as it
-/// left it. So are VMAs a fork does not copy (`MADV_DONTFORK`, `MADV_WIPEONFORK`): the
-/// child of a fork inherits the parent's count of KSM zero pages, including ones in such
-/// VMAs it never maps, and the global count would never return to 0.
-///
-/// # Safety
-///
-/// The mmap lock of `vma`'s mm must be held, `vma` valid and tracked, and `page` the small
-/// anonymous page mapped at `addr`, with one reference held by the caller.
-pub(crate) unsafe fn merge_zero_page(
-    vma: *mut vm_area_struct,
-    page: *mut page,
-    addr: usize,
-) -> bool {
-    // SAFETY: the caller's guarantees are those of ksm_merge_one_page(); `vma` is valid
-    // under the mmap lock for the flag tests.
-    unsafe {
-        !sys::uksm_vma_uffd_armed(vma)
-            && !sys::uksm_vma_not_copied_on_fork(vma)
-            && sys::uksm_merge_zero_page(vma, page, addr) == 0
-    }
+/// Merges `m` into the KSM zero page if it is all zeros and the VMA allows KSM zero pages
+/// ([`VmaRef::zero_pages_allowed`]).
+pub(crate) fn merge_zero_page(m: &Mapped<'_>) -> bool {
+    // SAFETY: `m.vma` is borrowed under its mmap lock and `m.page` is referenced, as
+    // ksm_hooks_merge_zero() needs.
+    m.vma.zero_pages_allowed()
+        && unsafe { sys::ksm_hooks_merge_zero(m.vma.as_ptr(), m.addr, m.page.as_ptr()) } == 0
 }
 
 /// What the merge lock protects: the trees of the merge engine.
@@ -81,73 +71,117 @@ impl Engine {
 pub(crate) struct Unmerged {
     pub(crate) pages: u64,
     pub(crate) passes: u32,
+    /// Pages the kernel could not copy at first (out of memory).
     pub(crate) failures: u64,
+    /// Folios left mapped without a node (unload only, after failures).
+    pub(crate) detached: usize,
 }
 
+/// How long unload keeps trying pages the kernel cannot copy, in passes 100 ms apart.
+const UNLOAD_RETRY_PASSES: u32 = 300;
+
 /// Breaks every merged page and KSM zero page of every process and frees every node. The
-/// caller holds the merge lock (and so owns `engine`).
-pub(crate) fn unmerge_all(engine: &mut Engine) -> Result<Unmerged> {
-    // SAFETY: a flag the kernel reads; cleared again below (and at unregistration).
-    unsafe { sys::uksm_set_unmerging(true) };
-    let result = unmerge_passes(engine);
+/// caller holds the merge lock (and so owns `engine`). With `interruptible` (run=2 from a
+/// process), a signal ends it with `EINTR`.
+pub(crate) fn unmerge_all(engine: &mut Engine, interruptible: bool) -> Result<Unmerged> {
+    // SAFETY: a flag the kernel reads; cleared again below.
+    unsafe { sys::ksm_hooks_set_unmerging(true) };
+    let result = unmerge_passes(engine, interruptible);
     // SAFETY: as above.
-    unsafe { sys::uksm_set_unmerging(false) };
+    unsafe { sys::ksm_hooks_set_unmerging(false) };
     result
 }
 
-fn unmerge_passes(engine: &mut Engine) -> Result<Unmerged> {
+/// Breaks the merged pages of one VMA; returns (broken, failed), or `EINTR`.
+fn unmerge_vma(
+    guard: &MmapReadGuard<'_>,
+    vma: VmaRef<'_>,
+    folios: bool,
+    interruptible: bool,
+) -> Result<(u64, u64)> {
+    let (mut broken, mut failed) = (0, 0);
+    let mut addr = vma.start();
+    // Without merged folios, most processes have no KSM zero page, or none left.
+    while folios || guard.ksm_zero_pages() > 0 {
+        // SAFETY: no precondition.
+        if interruptible && unsafe { sys::uksm_signal_pending() } {
+            return Err(EINTR);
+        }
+        let Some((at, page)) = vma.next_page(addr, vma.end()) else {
+            break;
+        };
+        // A KSM zero page comes as `None`.
+        if page.map_or(true, |page| page.is_ksm()) {
+            match vma.break_merged(at) {
+                0 => broken += 1,
+                _ => failed += 1,
+            }
+        }
+        addr = at + PAGE_SIZE;
+    }
+    Ok((broken, failed))
+}
+
+fn unmerge_passes(engine: &mut Engine, interruptible: bool) -> Result<Unmerged> {
     let mut done = Unmerged {
         pages: 0,
         passes: 0,
         failures: 0,
+        detached: 0,
     };
+    let mut failing_passes = 0;
     loop {
         let folios = !engine.stable.is_empty();
         let snapshot = MmSnapshot::take()?;
-        let mut broken = 0;
-        snapshot.for_each_vma(|vma| {
-            // SAFETY: `for_each_vma` passes valid VMAs under their mmap lock.
-            let (start, end, anonymous) = unsafe {
-                let anonymous = sys::uksm_vma_is_anonymous(vma) && sys::uksm_vma_has_anon_vma(vma);
-                (sys::uksm_vma_start(vma), sys::uksm_vma_end(vma), anonymous)
-            };
-            // SAFETY: as above.
-            let mm = unsafe { sys::uksm_vma_mm(vma) };
+        let (mut broken, mut failed) = (0, 0);
+        let mut interrupted = false;
+        snapshot.for_each_vma(|guard, vma| {
             // Merged pages are only ever in anonymous VMAs (tracked ones and their copies)
             // that have had anonymous pages (an anon_vma).
-            if !anonymous {
+            if !vma.may_hold_anon_pages() || interrupted {
                 return;
             }
-            for a in (start..end).step_by(PAGE_SIZE) {
-                // Without merged folios, most processes have no KSM zero page, or none
-                // left: stop looking.
-                // SAFETY: `mm` is alive while its mmap lock is held.
-                if !folios && unsafe { sys::uksm_mm_ksm_zero_pages(mm) } == 0 {
-                    break;
+            match unmerge_vma(guard, vma, folios, interruptible) {
+                Ok((b, f)) => {
+                    broken += b;
+                    failed += f;
                 }
-                // SAFETY: `a` lies in `vma`, under the mmap lock.
-                match unsafe { sys::uksm_break_page(vma, a) } {
-                    0 => {}
-                    r if r > 0 => broken += 1,
-                    _ => done.failures += 1,
-                }
+                Err(_) => interrupted = true,
             }
         });
         done.pages += broken;
+        done.failures += failed;
         done.passes += 1;
-        if broken == 0 {
-            let still_mapped = engine.stable.detach_unmapped();
-            if still_mapped == 0 {
-                return Ok(done);
-            }
-            if done.passes % 16 == 0 {
-                pr_warn!(
-                    "unmerging: {} merged pages are mapped where no walk finds them yet; retrying\n",
-                    still_mapped
-                );
-                // SAFETY: no lock but the merge lock (a mutex) is held.
-                unsafe { sys::uksm_msleep(100) };
-            }
+        if interrupted {
+            return Err(EINTR);
         }
+        if broken > 0 {
+            continue;
+        }
+        // A break that failed left its page merged: try again a while; unload then
+        // detaches what is left.
+        let force = !interruptible && failing_passes >= UNLOAD_RETRY_PASSES;
+        let still_mapped = engine.stable.release(force);
+        if force {
+            done.detached = still_mapped;
+            return Ok(done);
+        }
+        if still_mapped == 0 && failed == 0 {
+            return Ok(done);
+        }
+        failing_passes += 1;
+        if failing_passes % 50 == 0 {
+            pr_warn!(
+                "unmerging: {} merged pages could not be copied yet ({} folios still mapped); retrying\n",
+                failed,
+                still_mapped
+            );
+        }
+        // SAFETY: no lock but the merge lock (a mutex) is held.
+        if interruptible && unsafe { sys::uksm_signal_pending() } {
+            return Err(EINTR);
+        }
+        // SAFETY: as above.
+        unsafe { sys::uksm_msleep(100) };
     }
 }

@@ -30,6 +30,7 @@
 //! The registry lock is a spinlock taken inside `mmap_lock` (hooks run with it held) and
 //! never the other way round. Nothing sleeps under it.
 
+use crate::mm::{MmGrab, MmRef, MmapReadGuard, VmaRef};
 use crate::sys;
 use crate::sys::{mm_struct, vm_area_struct};
 use core::ffi::c_void;
@@ -46,17 +47,6 @@ pub(crate) struct VmaSlot {
 // registry lock, from any thread, while the hooks guarantee it is alive (see module doc).
 unsafe impl Send for VmaSlot {}
 
-impl VmaSlot {
-    /// Pages the VMA spans now.
-    ///
-    /// Must be called with the registry lock held (the `&` comes from the locked tree).
-    fn pages(&self) -> usize {
-        // SAFETY: the slot is in the tree, so its VMA is alive (module invariant).
-        let (start, end) = unsafe { (sys::uksm_vma_start(self.vma), sys::uksm_vma_end(self.vma)) };
-        (end - start) >> kernel::page::PAGE_SHIFT
-    }
-}
-
 /// The tree of slots, keyed by VMA address.
 pub(crate) struct Registry {
     slots: RBTree<usize, VmaSlot>,
@@ -67,47 +57,6 @@ pub(crate) struct Registry {
     anomalies: u64,
 }
 
-/// Counts of tracked VMAs and the pages they span.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct Totals {
-    pub(crate) vmas: usize,
-    pub(crate) pages: usize,
-}
-
-/// A reference on an mm's users (`mmget`), dropped with `mmput`.
-pub(crate) struct MmRef(*mut mm_struct);
-
-impl MmRef {
-    pub(crate) fn as_ptr(&self) -> *mut mm_struct {
-        self.0
-    }
-}
-
-impl Drop for MmRef {
-    fn drop(&mut self) {
-        // SAFETY: `self` holds one reference, taken by `mmget_not_zero`.
-        unsafe { sys::uksm_mmput(self.0) };
-    }
-}
-
-/// A reference on an mm's structure (`mmgrab`), not on its address space: dropping it
-/// never tears the address space down, so it may be dropped under another mm's mmap lock.
-/// The address space may be exiting: check for users under the mmap lock.
-pub(crate) struct MmGrab(*mut mm_struct);
-
-impl MmGrab {
-    pub(crate) fn as_ptr(&self) -> *mut mm_struct {
-        self.0
-    }
-}
-
-impl Drop for MmGrab {
-    fn drop(&mut self) {
-        // SAFETY: `self` holds one reference, taken by `mmgrab`.
-        unsafe { sys::uksm_mmdrop(self.0) };
-    }
-}
-
 /// A tracked VMA picked for scanning: where it was when picked, and its mm held alive.
 ///
 /// The VMA itself may go away as soon as the registry lock is dropped; the scanner looks
@@ -116,8 +65,9 @@ pub(crate) struct Target {
     /// Registry key (the VMA's address).
     pub(crate) key: usize,
     pub(crate) vma: *mut vm_area_struct,
-    /// Start of the VMA when picked.
+    /// Range of the VMA when picked.
     pub(crate) start: usize,
+    pub(crate) end: usize,
     pub(crate) mm: MmRef,
 }
 
@@ -215,12 +165,9 @@ impl Registry {
         core::mem::take(&mut self.slots)
     }
 
-    /// Number of tracked VMAs and the pages they span now.
-    pub(crate) fn totals(&self) -> Totals {
-        Totals {
-            vmas: self.vmas,
-            pages: self.slots.values().map(VmaSlot::pages).sum(),
-        }
+    /// Number of tracked VMAs.
+    pub(crate) fn vmas(&self) -> usize {
+        self.vmas
     }
 
     pub(crate) fn anomalies(&self) -> u64 {
@@ -231,10 +178,9 @@ impl Registry {
     pub(crate) fn mm_at(&self, key: usize) -> Option<MmGrab> {
         let slot = self.slots.get(&key)?;
         // SAFETY: the slot is in the tree, so its VMA, and hence its mm, are alive.
-        let mm = unsafe { sys::uksm_vma_mm(slot.vma) };
+        let mm = core::ptr::NonNull::new(unsafe { sys::uksm_vma_mm(slot.vma) })?;
         // SAFETY: as above.
-        unsafe { sys::uksm_mmgrab(mm) };
-        Some(MmGrab(mm))
+        Some(unsafe { MmGrab::get(mm) })
     }
 
     /// The first tracked VMA with a key at or after `from` whose mm still has users.
@@ -243,15 +189,21 @@ impl Registry {
         loop {
             let (&key, slot) = cursor.current();
             // SAFETY: the slot is in the tree, so its VMA, and hence its mm, are alive.
-            let (mm, start) =
-                unsafe { (sys::uksm_vma_mm(slot.vma), sys::uksm_vma_start(slot.vma)) };
+            let (mm, start, end) = unsafe {
+                (
+                    sys::uksm_vma_mm(slot.vma),
+                    sys::uksm_vma_start(slot.vma),
+                    sys::uksm_vma_end(slot.vma),
+                )
+            };
             // SAFETY: `mm` is alive (above); a zero user count means it is exiting.
-            if unsafe { sys::uksm_mmget_not_zero(mm) } {
+            if let Some(mm) = unsafe { MmRef::get(mm) } {
                 return Some(Target {
                     key,
                     vma: slot.vma,
                     start,
-                    mm: MmRef(mm),
+                    end,
+                    mm,
                 });
             }
             cursor = cursor.move_next()?;
@@ -261,7 +213,7 @@ impl Registry {
 
 /// The mms of all user processes, each held by a reference (`mmget`) until dropped.
 pub(crate) struct MmSnapshot {
-    mms: KVec<*mut mm_struct>,
+    mms: KVec<MmRef>,
 }
 
 impl MmSnapshot {
@@ -269,36 +221,30 @@ impl MmSnapshot {
     pub(crate) fn take() -> Result<Self> {
         let mut cap = 256;
         loop {
-            let mut mms = KVec::with_capacity(cap, GFP_KERNEL)?;
-            // SAFETY: `mms` has room for `cap` pointers; the glue writes at most `cap`.
-            let found = unsafe { sys::uksm_collect_mms(mms.as_mut_ptr(), cap) };
+            let mut raw: KVec<*mut mm_struct> = KVec::with_capacity(cap, GFP_KERNEL)?;
+            let mut mms: KVec<MmRef> = KVec::with_capacity(cap, GFP_KERNEL)?;
+            // SAFETY: `raw` has room for `cap` pointers; the glue writes at most `cap`.
+            let found = unsafe { sys::uksm_collect_mms(raw.as_mut_ptr(), cap) };
             // SAFETY: the glue initialised min(found, cap) entries.
-            unsafe { mms.set_len(found.min(cap)) };
-            let snapshot = MmSnapshot { mms };
-            if found <= cap {
-                return Ok(snapshot.deduplicated());
+            unsafe { raw.set_len(found.min(cap)) };
+            raw.sort_unstable();
+            let mut last = core::ptr::null_mut();
+            for &mm in raw.iter() {
+                // SAFETY: each entry is a live mm carrying one user reference taken by the
+                // glue, handed over here; a repeat is dropped at once, putting its own.
+                let held = unsafe { MmRef::adopt(core::ptr::NonNull::new_unchecked(mm)) };
+                if mm != last {
+                    // Room for every entry was allocated above: this does not allocate.
+                    let _ = mms.push(held, GFP_KERNEL);
+                }
+                last = mm;
             }
-            // More threads than room: drop these references and try with more.
-            drop(snapshot);
+            if found <= cap {
+                return Ok(MmSnapshot { mms });
+            }
+            // More threads than room: these references are dropped; try with more.
             cap = found * 2;
         }
-    }
-
-    fn deduplicated(mut self) -> Self {
-        self.mms.sort_unstable();
-        let mut kept = 0;
-        for i in 0..self.mms.len() {
-            if kept > 0 && self.mms[kept - 1] == self.mms[i] {
-                // SAFETY: every entry holds one reference taken by the glue.
-                unsafe { sys::uksm_mmput(self.mms[i]) };
-            } else {
-                self.mms[kept] = self.mms[i];
-                kept += 1;
-            }
-        }
-        // SAFETY: the first `kept` entries are initialised; the rest were released above.
-        unsafe { self.mms.set_len(kept) };
-        self
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -307,34 +253,17 @@ impl MmSnapshot {
 
     /// Calls `f` with every VMA of every mm of the snapshot, in address order, with that
     /// mm's mmap lock held for read: `f` may use the VMA but must not change its range.
-    pub(crate) fn for_each_vma(&self, mut f: impl FnMut(*mut vm_area_struct)) {
-        for &mm in self.mms.iter() {
-            // SAFETY: the snapshot holds a reference on `mm`.
-            unsafe { sys::uksm_mmap_read_lock(mm) };
+    pub(crate) fn for_each_vma(&self, mut f: impl FnMut(&MmapReadGuard<'_>, VmaRef<'_>)) {
+        for mm in self.mms.iter() {
+            let guard = MmapReadGuard::lock(mm);
             let mut addr = 0;
-            loop {
-                // SAFETY: `mm` is alive and its mmap lock is held.
-                let vma = unsafe { sys::uksm_find_vma(mm, addr) };
-                if vma.is_null() {
-                    break;
-                }
-                // SAFETY: `vma` was found in `mm`'s tree under its mmap lock.
-                addr = unsafe { sys::uksm_vma_end(vma) };
-                f(vma);
+            while let Some(vma) = guard.find_vma(addr) {
+                addr = vma.end();
+                f(&guard, vma);
             }
-            // SAFETY: taken above.
-            unsafe { sys::uksm_mmap_read_unlock(mm) };
+            drop(guard);
             // SAFETY: no lock is held.
             unsafe { sys::uksm_cond_resched() };
-        }
-    }
-}
-
-impl Drop for MmSnapshot {
-    fn drop(&mut self) {
-        for &mm in self.mms.iter() {
-            // SAFETY: each entry holds one reference taken by the glue.
-            unsafe { sys::uksm_mmput(mm) };
         }
     }
 }

@@ -5,16 +5,19 @@
 //! # What a round does
 //!
 //! While `run` is 1, uksmd does one round every `sleep_millisecs`. A round visits up to
-//! `pages_to_scan` page addresses, continuing where the previous round stopped: VMAs in
-//! registry order, addresses in ascending order inside a VMA. When the registry is
-//! exhausted, a pass is complete: `full_scans` goes up and the next round starts again at
-//! the beginning.
+//! `pages_to_scan` present pages, continuing where the previous round stopped: VMAs in
+//! registry order, addresses in ascending order inside a VMA, found by a page-table walk
+//! that skips empty ranges. When the registry is exhausted, a pass is complete:
+//! `full_scans` goes up and the next round starts again at the beginning.
 //!
 //! For each VMA the scanner takes a reference on the mm (under the registry lock, while the
-//! VMA is known to be alive), drops the registry lock, *tries* the mm's mmap lock (a busy mm
-//! is skipped for this pass, never waited for) and looks the VMA up again: only if the same
-//! tracked VMA is still there does it read its pages. A present, small, anonymous, not yet
-//! merged page is hashed ([`SampleOrder`]) without locking it: the hash is only a hint.
+//! VMA is known to be alive) and drops the registry lock. Then, one page at a time, it
+//! *tries* the mm's mmap lock (a busy mm is skipped for this pass, never waited for), looks
+//! the VMA up again (only the same tracked, mergeable VMA is read), takes the next present
+//! page, handles it and drops the lock, with `cond_resched` in between. A present
+//! anonymous page, small or in a THP, is hashed ([`SampleOrder`]) without locking it: the
+//! hash is only a hint. A page of a merged folio is only checked for an rmap item naming
+//! its mapping ([`Stable::met_merged`]).
 //!
 //! # Merging
 //!
@@ -53,12 +56,13 @@
 //! While `run` is 0 uksmd sleeps until a sysfs write wakes it. It also prints the periodic
 //! statistics line.
 
-use crate::logic::hash::{self, PageWords, SampleOrder};
+use crate::logic::hash::{self, SampleOrder};
 use crate::logic::tunable::Id;
 use crate::merge::{self, Engine};
+use crate::mm::{MmapReadGuard, PageRef, VmaRef};
 use crate::registry::Target;
-use crate::stable::{ContentHash, Merge, PairRefused, Stable};
-use crate::sys::{self, mm_struct, page, task_struct, vm_area_struct};
+use crate::stable::{ContentHash, Mapped, Merge, PairMerged, PairRefused, Stable};
+use crate::sys::{self, mm_struct, task_struct};
 use crate::unstable::{self, Key, Loc};
 use crate::{tunables, Uksm};
 use core::ffi::{c_int, c_void};
@@ -99,21 +103,6 @@ impl Thread {
     }
 }
 
-/// Whether a VMA is tracked and its pages may be merged now: not userfaultfd-armed, not
-/// opted out.
-///
-/// # Safety
-///
-/// `vma` must be valid, with its mm's mmap lock held.
-unsafe fn mergeable(vma: *mut vm_area_struct) -> bool {
-    // SAFETY: the caller's guarantee.
-    unsafe {
-        !sys::uksm_vma_private(vma).is_null()
-            && !sys::uksm_vma_uffd_armed(vma)
-            && !sys::uksm_vma_opted_out(vma)
-    }
-}
-
 fn should_stop() -> bool {
     // SAFETY: called from the uksmd thread.
     unsafe { sys::uksm_thread_should_stop() }
@@ -132,25 +121,24 @@ struct Scanner {
     /// Pages hashed in this pass and in the last complete one (sizes the unstable table).
     hashed: usize,
     hashed_last_pass: usize,
+    /// Pages the VMAs met in this pass span (`tracked_pages` at the end of the pass).
+    pass_pages: usize,
 }
 
-/// The page being scanned: mapped at `addr` of `vma` (tracked, with the mmap lock of `mm`
-/// held), referenced.
-struct Current {
+/// The page being scanned, with its hash and where the unstable table records it.
+struct Current<'a> {
     key: usize,
     mm: *mut mm_struct,
-    vma: *mut vm_area_struct,
-    page: *mut page,
-    addr: usize,
+    at: Mapped<'a>,
     hash: u32,
 }
 
-impl Current {
+impl Current<'_> {
     /// Where the page is, as the unstable table records it.
     fn loc(&self) -> Loc {
         Loc {
             key: self.key,
-            addr: self.addr,
+            addr: self.at.addr,
         }
     }
 }
@@ -158,6 +146,10 @@ impl Current {
 /// What came of pairing with an unstable-table entry.
 enum Pair {
     Merged,
+    /// The entry's page became a merged folio; the current page could not join it now.
+    OtherMergedAlone,
+    /// The current page became a merged folio; the entry's page could not join it now.
+    CurrentMergedAlone,
     /// The entry's page is gone or changed: the current page takes its place.
     Gone,
     /// The entry's page differs (a hash collision): try the next candidate.
@@ -178,17 +170,6 @@ enum Candidates {
     Tried(usize),
 }
 
-/// A mapped page, read word by word with volatile loads: its owner may write it meanwhile.
-struct MappedPage(*const u32);
-
-impl PageWords for MappedPage {
-    fn word(&self, index: usize) -> u32 {
-        debug_assert!(index < hash::WORDS);
-        // SAFETY: `self.0` maps a whole page (`WORDS` words) for the life of `self`.
-        unsafe { self.0.add(index).read_volatile() }
-    }
-}
-
 impl Scanner {
     fn new() -> Self {
         // SAFETY: no precondition.
@@ -202,36 +183,23 @@ impl Scanner {
             in_pass: false,
             hashed: 0,
             hashed_last_pass: 0,
+            pass_pages: 0,
         }
     }
 
-    /// Hashes `page` (which holds a reference).
-    fn hash(&self, page: *mut page) -> u32 {
-        // SAFETY: `page` is referenced, so it stays allocated while mapped.
-        let mapped = unsafe { sys::uksm_kmap_page(page) };
-        let h = self.order.hash(&MappedPage(mapped.cast()), hash::INITIAL);
-        // SAFETY: mapped above, in this context.
-        unsafe { sys::uksm_kunmap(mapped) };
-        h
+    /// Hashes `page`.
+    fn hash(&self, page: &PageRef) -> u32 {
+        self.order.hash(&page.kmap(), hash::INITIAL)
     }
 
-    /// The hash of the whole of `page` (which holds a reference), from its partial hash.
-    fn full_hash(&self, page: *mut page, partial: u32) -> u32 {
-        // SAFETY: `page` is referenced, so it stays allocated while mapped.
-        let mapped = unsafe { sys::uksm_kmap_page(page) };
-        let h = self.order.rehash(
-            &MappedPage(mapped.cast()),
-            partial,
-            hash::INITIAL,
-            hash::FULL,
-        );
-        // SAFETY: mapped above, in this context.
-        unsafe { sys::uksm_kunmap(mapped) };
-        h
+    /// The hash of the whole of `page`, from its partial hash.
+    fn full_hash(&self, page: &PageRef, partial: u32) -> u32 {
+        self.order
+            .rehash(&page.kmap(), partial, hash::INITIAL, hash::FULL)
     }
 
-    /// Both hashes of a merged page (referenced, write-protected: its content is final).
-    fn content_hash(&self, page: *mut page) -> ContentHash {
+    /// Both hashes of a merged page (write-protected: its content is final).
+    fn content_hash(&self, page: &PageRef) -> ContentHash {
         let partial = self.hash(page);
         ContentHash {
             partial,
@@ -241,20 +209,16 @@ impl Scanner {
 
     /// Merges the current page with an identical one, if there is one; otherwise enters it
     /// in the unstable table.
-    fn merge_or_remember(&self, uksm: &Uksm, engine: &mut Engine, cur: &Current) {
+    fn merge_or_remember(&self, uksm: &Uksm, engine: &mut Engine, cur: &Current<'_>) {
+        let max_sharing = tunables::get(Id::MaxPageSharing) as i32;
         let mut full = None;
-        let found = engine.stable.find(cur.hash, cur.page, || {
-            *full.insert(self.full_hash(cur.page, cur.hash))
+        let found = engine.stable.find(cur.hash, cur.at.page, max_sharing, || {
+            *full.insert(self.full_hash(cur.at.page, cur.hash))
         });
-        if let Some(found) = found {
-            // SAFETY: `cur` is mapped in a tracked VMA under its mmap lock (`Current`); the
-            // scanner checked the VMA is not userfaultfd-armed.
-            if let Merge::Merged = unsafe {
-                engine
-                    .stable
-                    .merge_into(&found, cur.vma, cur.page, cur.addr)
-            } {
+        if let Some(key) = found {
+            if let Merge::Merged = engine.stable.merge_into(key, &cur.at, max_sharing) {
                 uksm.pages_sharing.fetch_add(1, Ordering::Relaxed);
+                uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
             }
             return;
         }
@@ -274,7 +238,7 @@ impl Scanner {
         }
         // Different pages, or none left, hold the partial hash: pages of this content may
         // be filed under their whole-content hash.
-        let key = Key::Full(full.unwrap_or_else(|| self.full_hash(cur.page, cur.hash)));
+        let key = Key::Full(full.unwrap_or_else(|| self.full_hash(cur.at.page, cur.hash)));
         if let Candidates::Done = self.pair_with_candidates(uksm, engine, key, cur, &mut vacant) {
             return;
         }
@@ -292,7 +256,7 @@ impl Scanner {
         uksm: &Uksm,
         engine: &mut Engine,
         key: Key,
-        cur: &Current,
+        cur: &Current<'_>,
         vacant: &mut Option<usize>,
     ) -> Candidates {
         let loc = cur.loc();
@@ -313,6 +277,19 @@ impl Scanner {
                     engine.unstable.merged(index);
                     uksm.pages_shared.fetch_add(1, Ordering::Relaxed);
                     uksm.pages_sharing.fetch_add(1, Ordering::Relaxed);
+                    uksm.pages_merged.fetch_add(2, Ordering::Relaxed);
+                    return Candidates::Done;
+                }
+                Pair::OtherMergedAlone => {
+                    // In the stable tree now, where later pages of its content find it.
+                    engine.unstable.merged(index);
+                    uksm.pages_shared.fetch_add(1, Ordering::Relaxed);
+                    uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
+                    return Candidates::Done;
+                }
+                Pair::CurrentMergedAlone => {
+                    uksm.pages_shared.fetch_add(1, Ordering::Relaxed);
+                    uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
                     return Candidates::Done;
                 }
                 Pair::Gone | Pair::OtherRefused => {
@@ -326,78 +303,69 @@ impl Scanner {
     }
 
     /// Tries to merge the page at `other` with the current page.
-    fn pair(&self, uksm: &Uksm, stable: &mut Stable, other: Loc, cur: &Current) -> Pair {
+    fn pair(&self, uksm: &Uksm, stable: &mut Stable, other: Loc, cur: &Current<'_>) -> Pair {
         // The VMA must still be tracked (so alive, with its mm) under the same mm. The
         // reference is on the mm structure only: dropping it here, under the current mm's
         // mmap lock, must never be what tears an address space down.
         let Some(grab) = uksm.registry.lock().mm_at(other.key) else {
             return Pair::Gone;
         };
-        let mm = grab.as_ptr();
-        let same_mm = mm == cur.mm;
-        // SAFETY: `grab` holds the mm structure. Only tried: the current mm's lock is held
-        // already.
-        if !same_mm && !unsafe { sys::uksm_mmap_read_trylock(mm) } {
-            return Pair::OtherRefused;
-        }
-        // SAFETY: as above; an mm without users is exiting: leave it.
-        if !same_mm && !unsafe { sys::uksm_mm_has_users(mm) } {
-            // SAFETY: taken above.
-            unsafe { sys::uksm_mmap_read_unlock(mm) };
-            return Pair::Gone;
-        }
-        // SAFETY: the mmap lock of `mm` is held (by us, or as the current mm).
-        let vma = unsafe { sys::uksm_vma_lookup(mm, other.addr) };
-        // SAFETY: `vma` is valid under the mmap lock.
-        let usable = !vma.is_null() && unsafe { mergeable(vma) };
-        let result = if usable {
-            // SAFETY: as above; `other.addr` lies in `vma`.
-            let page = unsafe { sys::uksm_get_anon_page(vma, other.addr) };
-            if page.is_null() {
-                Pair::Gone
-            } else {
-                let result = if page == cur.page {
-                    // One page mapped twice (a fork not written since): nothing to gain.
-                    Pair::Different
-                // SAFETY: both pages are referenced.
-                } else if !unsafe { sys::uksm_pages_identical(page, cur.page) } {
-                    Pair::Different
-                } else {
-                    // SAFETY: both pages are mapped at their addresses in tracked VMAs
-                    // that are not userfaultfd-armed, under their mmap locks, and
-                    // referenced.
-                    match unsafe {
-                        stable.merge_pair(
-                            |merged| self.content_hash(merged),
-                            vma,
-                            page,
-                            other.addr,
-                            cur.vma,
-                            cur.page,
-                            cur.addr,
-                        )
-                    } {
-                        Ok(()) => Pair::Merged,
-                        Err(PairRefused::First) => Pair::OtherRefused,
-                        Err(PairRefused::Second) => Pair::NotNow,
-                    }
-                };
-                // SAFETY: the reference taken by `uksm_get_anon_page`.
-                unsafe { sys::uksm_put_page(page) };
-                result
-            }
+        // The current mm's lock is held already (by the caller); another is only tried.
+        let guard = if grab.as_ptr() == cur.mm {
+            None
         } else {
-            Pair::Gone
+            match MmapReadGuard::try_lock(&grab) {
+                Some(guard) if guard.has_users() => Some(guard),
+                // An mm without users is exiting: leave it.
+                Some(_) => return Pair::Gone,
+                None => return Pair::OtherRefused,
+            }
         };
-        if !same_mm {
-            // SAFETY: taken above.
-            unsafe { sys::uksm_mmap_read_unlock(mm) };
+        let vma = match &guard {
+            Some(guard) => guard.vma_lookup(other.addr),
+            // The same mm: under the lock the current VMA is borrowed from.
+            None => cur.at.vma.sibling(other.addr),
+        };
+        let Some(vma) = vma.filter(VmaRef::mergeable) else {
+            return Pair::Gone;
+        };
+        let Some(page) = vma.page_at(other.addr) else {
+            return Pair::Gone;
+        };
+        if page.as_ptr() == cur.at.page.as_ptr() {
+            // One page mapped twice (a fork not written since): nothing to gain.
+            return Pair::Different;
         }
-        result
+        if !page.same_content(cur.at.page) {
+            return Pair::Different;
+        }
+        let other_page = Mapped {
+            vma,
+            page: &page,
+            addr: other.addr,
+        };
+        let max_sharing = tunables::get(Id::MaxPageSharing) as i32;
+        match stable.merge_pair(
+            |merged| self.content_hash(merged),
+            &other_page,
+            &cur.at,
+            max_sharing,
+        ) {
+            Ok(PairMerged::Both) => Pair::Merged,
+            Ok(PairMerged::OnlyA) => Pair::OtherMergedAlone,
+            Ok(PairMerged::OnlyB) => Pair::CurrentMergedAlone,
+            Err(PairRefused::First) => Pair::OtherRefused,
+            Err(PairRefused::Second) => Pair::NotNow,
+        }
     }
 
-    /// Scans pages of `target` from `self.addr`, using up `budget`. Returns true when the
-    /// VMA is done (or skipped).
+    /// Scans pages of `target` from `self.addr`, using up `budget` (present pages). Returns
+    /// true when the VMA is done (or skipped).
+    ///
+    /// The mmap lock is taken for one page at a time, as KSM does, and only tried: a busy
+    /// process is skipped for this pass. Each time, the VMA is looked up again and must be
+    /// the same tracked, mergeable VMA. The page-table walk skips empty ranges, so a pass
+    /// costs what the present pages cost, not the virtual size.
     fn scan_vma(
         &mut self,
         uksm: &Uksm,
@@ -406,69 +374,85 @@ impl Scanner {
         budget: &mut usize,
     ) -> bool {
         let use_zero_pages = tunables::get(Id::UseZeroPages) == 1;
-        let mm = target.mm.as_ptr();
-        // SAFETY: `target.mm` holds a reference on `mm`.
-        if !unsafe { sys::uksm_mmap_read_trylock(mm) } {
-            return true;
-        }
-        // SAFETY: the mmap lock is held; a VMA found now stays valid until it is dropped.
-        let vma = unsafe { sys::uksm_vma_lookup(mm, target.start) };
-        // Pages of userfaultfd-armed VMAs are left alone: a merged PTE would not carry a
-        // write-protect marker, and a monitor must see every missing or protected page as
-        // it left it. Opted-out ranges and processes are left alone too.
-        // SAFETY: `mergeable` reads `vma` only if it is the tracked VMA, valid under the mmap
-        // lock.
-        let same = vma == target.vma && unsafe { mergeable(vma) };
-        let mut done = true;
-        if same {
-            // SAFETY: `vma` is valid under the mmap lock.
-            let (start, end) = unsafe { (sys::uksm_vma_start(vma), sys::uksm_vma_end(vma)) };
-            let mut addr = self.addr.max(start);
-            let mut scanned = 0;
-            // `run` leaves 1: stop at once (a sysfs write of run waits for this round).
-            while addr < end && *budget > 0 && tunables::get(Id::Run) == 1 {
-                // SAFETY: `vma` is valid and `addr` inside it, under the mmap lock.
-                let page = unsafe { sys::uksm_get_anon_page(vma, addr) };
-                if !page.is_null() {
-                    let h = self.hash(page);
-                    // A hash equal to the zero page's is only a hint: the merge compares
-                    // the whole page after write-protecting it.
-                    // SAFETY: mmap lock held, `vma` tracked, `page` mapped at `addr` with
-                    // our reference.
-                    let merged = h == self.zero_hash
-                        && use_zero_pages
-                        && unsafe { merge::merge_zero_page(vma, page, addr) };
-                    if !merged {
-                        let cur = Current {
-                            key: target.key,
-                            mm,
-                            vma,
-                            page,
-                            addr,
-                            hash: h,
-                        };
-                        self.merge_or_remember(uksm, engine, &cur);
-                    }
-                    // SAFETY: the reference taken by `uksm_get_anon_page`.
-                    unsafe { sys::uksm_put_page(page) };
-                    scanned += 1;
-                }
-                *budget -= 1;
-                addr += PAGE_SIZE;
+        let mut scanned = 0;
+        let mut addr = self.addr.max(target.start);
+        let done = loop {
+            // `run` leaves 1 or the module unloads: stop at once (a sysfs write of run and
+            // unloading wait for this round).
+            if *budget == 0 || tunables::get(Id::Run) != 1 || should_stop() {
+                break false;
             }
-            uksm.pages_scanned.fetch_add(scanned, Ordering::Relaxed);
-            self.hashed += scanned as usize;
-            self.addr = addr;
-            done = addr >= end;
-        }
-        // SAFETY: taken above.
-        unsafe { sys::uksm_mmap_read_unlock(mm) };
+            let Some(guard) = MmapReadGuard::try_lock(&target.mm) else {
+                break true;
+            };
+            // Pages of userfaultfd-armed VMAs are left alone, and opted-out ranges and
+            // processes (`VmaRef::mergeable`).
+            let Some(vma) = guard
+                .vma_lookup(addr)
+                .filter(|vma| vma.as_ptr() == target.vma && vma.mergeable())
+            else {
+                break true;
+            };
+            let Some((at, page)) = vma.next_page(addr, vma.end()) else {
+                break true;
+            };
+            if let Some(page) = page {
+                let cur = Mapped {
+                    vma,
+                    page: &page,
+                    addr: at,
+                };
+                self.scan_page(uksm, engine, target.key, guard.mm(), cur, use_zero_pages);
+                scanned += 1;
+                *budget -= 1;
+            }
+            addr = at + PAGE_SIZE;
+            drop(guard);
+            // SAFETY: no lock is held.
+            unsafe { sys::uksm_cond_resched() };
+        };
+        self.addr = addr;
+        uksm.pages_scanned.fetch_add(scanned, Ordering::Relaxed);
+        self.hashed += scanned as usize;
         done
+    }
+
+    /// One present anonymous page, referenced, under its mmap lock.
+    fn scan_page(
+        &self,
+        uksm: &Uksm,
+        engine: &mut Engine,
+        key: usize,
+        mm: *mut mm_struct,
+        cur: Mapped<'_>,
+        use_zero_pages: bool,
+    ) {
+        if cur.page.is_ksm() {
+            if engine.stable.met_merged(&cur) {
+                uksm.rmap_repairs.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
+        let hash = self.hash(cur.page);
+        // A hash equal to the zero page's is only a hint: the merge compares the whole
+        // page after write-protecting it.
+        if hash == self.zero_hash && use_zero_pages && merge::merge_zero_page(&cur) {
+            uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let cur = Current {
+            key,
+            mm,
+            at: cur,
+            hash,
+        };
+        self.merge_or_remember(uksm, engine, &cur);
     }
 
     fn begin_pass(&mut self, engine: &mut Engine) {
         engine.unstable.reset(self.hashed_last_pass);
         self.hashed = 0;
+        self.pass_pages = 0;
         self.in_pass = true;
     }
 
@@ -483,13 +467,14 @@ impl Scanner {
         uksm.pages_unshared
             .store(engine.unstable.live() as u64, Ordering::Relaxed);
         uksm.full_scans.fetch_add(1, Ordering::Relaxed);
+        uksm.tracked_pages.store(self.pass_pages as u64, Ordering::Relaxed);
         self.hashed_last_pass = self.hashed;
         self.in_pass = false;
         self.key = 0;
         self.addr = 0;
     }
 
-    /// One round: up to `pages_to_scan` page addresses. Returns false if asked to stop.
+    /// One round: up to `pages_to_scan` present pages. Returns false if asked to stop.
     fn round(&mut self, uksm: &Uksm) -> bool {
         let mut engine = uksm.merge_lock.lock();
         // run=2 may have unmerged everything while this thread waited for the lock.
@@ -514,6 +499,7 @@ impl Scanner {
             if target.key != self.key {
                 self.key = target.key;
                 self.addr = 0;
+                self.pass_pages += (target.end - target.start) / PAGE_SIZE;
             }
             if self.scan_vma(uksm, &mut engine, &target, &mut budget) {
                 self.key = target.key + 1;

@@ -40,28 +40,14 @@ opaque!(
     page
 );
 opaque!(
-    /// `struct folio`.
-    folio
+    /// `struct ksm_stable_node`: KSM's node of a merged folio (mm/ksm.c), created and
+    /// freed for the module by the hook patch's `ksm_hooks_*` functions.
+    ksm_stable_node
 );
 opaque!(
-    /// `struct anon_vma`.
-    anon_vma
+    /// `struct ksm_rmap_item`: KSM's record of one place a folio was merged.
+    ksm_rmap_item
 );
-
-/// `struct ksm_hooks_node` (include/linux/ksm_hooks.h): the head of a node for a merged
-/// folio; the kernel moves `kpfn` when it migrates the folio.
-#[repr(C)]
-pub(crate) struct ksm_hooks_node {
-    pub(crate) kpfn: core::sync::atomic::AtomicUsize,
-}
-
-/// `ksm_hooks_item_fn`: called for each rmap item of a node until it returns false.
-pub(crate) type ItemFn = unsafe extern "C" fn(
-    arg: *mut c_void,
-    anon_vma: *mut anon_vma,
-    mm: *mut mm_struct,
-    addr: usize,
-) -> bool;
 
 extern "C" {
     pub(crate) fn uksm_hooks_register() -> c_int;
@@ -100,47 +86,59 @@ extern "C" {
     pub(crate) fn uksm_vma_set_private(vma: *mut vm_area_struct, slot: *mut c_void);
     pub(crate) fn uksm_vm_flags_unmergeable() -> usize;
 
-    pub(crate) fn uksm_get_anon_page(vma: *mut vm_area_struct, addr: usize) -> *mut page;
+    pub(crate) fn uksm_next_page(
+        vma: *mut vm_area_struct,
+        start: usize,
+        end: usize,
+        pagep: *mut *mut page,
+    ) -> usize;
     pub(crate) fn uksm_kmap_page(page: *mut page) -> *const c_void;
     pub(crate) fn uksm_kunmap(addr: *const c_void);
     pub(crate) fn uksm_put_page(page: *mut page);
-    pub(crate) fn uksm_merge_zero_page(
-        vma: *mut vm_area_struct,
-        page: *mut page,
-        addr: usize,
-    ) -> c_int;
-    pub(crate) fn uksm_break_page(vma: *mut vm_area_struct, addr: usize) -> c_int;
     pub(crate) fn uksm_lru_add_drain_all();
     pub(crate) fn uksm_ksm_zero_pages() -> c_long;
     pub(crate) fn uksm_mm_ksm_zero_pages(mm: *mut mm_struct) -> c_long;
     pub(crate) fn uksm_random_u64() -> u64;
+    pub(crate) fn uksm_signal_pending() -> bool;
 
     pub(crate) fn uksm_pages_identical(a: *mut page, b: *mut page) -> bool;
     pub(crate) fn uksm_page_held_elsewhere(page: *mut page) -> bool;
-    pub(crate) fn uksm_merge_page(
-        vma: *mut vm_area_struct,
-        page: *mut page,
-        kpage: *mut page,
-    ) -> c_int;
-    pub(crate) fn uksm_page_folio(page: *mut page) -> *mut folio;
-    pub(crate) fn uksm_folio_page(folio: *mut folio) -> *mut page;
-    pub(crate) fn uksm_page_pfn(page: *mut page) -> usize;
-    pub(crate) fn uksm_folio_lock(folio: *mut folio);
-    pub(crate) fn uksm_folio_unlock(folio: *mut folio);
-    pub(crate) fn uksm_folio_put(folio: *mut folio);
-    pub(crate) fn uksm_folio_mapcount(folio: *mut folio) -> c_int;
-    pub(crate) fn uksm_node_folio(node: *mut ksm_hooks_node, lock: bool) -> *mut folio;
-    pub(crate) fn uksm_node_attach(folio: *mut folio, node: *mut ksm_hooks_node);
-    pub(crate) fn uksm_set_unmerging(unmerging: bool);
-    pub(crate) fn uksm_maps_folio(vma: *mut vm_area_struct, addr: usize, folio: *mut folio)
-        -> bool;
-    pub(crate) fn uksm_vma_not_copied_on_fork(vma: *mut vm_area_struct) -> bool;
+    pub(crate) fn uksm_page_is_ksm(page: *mut page) -> bool;
+    pub(crate) fn uksm_node_same(node: *mut ksm_stable_node, page: *mut page) -> c_int;
+    pub(crate) fn uksm_node_mapcount(node: *mut ksm_stable_node) -> c_int;
     pub(crate) fn uksm_vma_has_anon_vma(vma: *mut vm_area_struct) -> bool;
-    pub(crate) fn uksm_vma_anon_vma_get(vma: *mut vm_area_struct) -> *mut anon_vma;
-    pub(crate) fn uksm_anon_vma_unused(anon_vma: *mut anon_vma) -> bool;
-    pub(crate) fn uksm_anon_vma_put(anon_vma: *mut anon_vma);
+    pub(crate) fn uksm_vma_not_copied_on_fork(vma: *mut vm_area_struct) -> bool;
     pub(crate) fn uksm_mmgrab(mm: *mut mm_struct);
     pub(crate) fn uksm_mmdrop(mm: *mut mm_struct);
     pub(crate) fn uksm_mm_has_users(mm: *mut mm_struct) -> bool;
-    pub(crate) fn uksm_mm_merging_add(mm: *mut mm_struct, delta: c_long);
+
+    // Exported by the hook patch (mm/ksm_hooks.c); contracts there and in
+    // include/linux/ksm_hooks.h.
+    pub(crate) fn ksm_hooks_node_alloc() -> *mut ksm_stable_node;
+    pub(crate) fn ksm_hooks_node_free(node: *mut ksm_stable_node);
+    pub(crate) fn ksm_hooks_item_alloc() -> *mut ksm_rmap_item;
+    pub(crate) fn ksm_hooks_item_free(item: *mut ksm_rmap_item);
+    pub(crate) fn ksm_hooks_node_mappers(node: *mut ksm_stable_node) -> c_int;
+    pub(crate) fn ksm_hooks_page_node(page: *mut page) -> *mut ksm_stable_node;
+    pub(crate) fn ksm_hooks_merge_first(
+        vma: *mut vm_area_struct,
+        addr: usize,
+        page: *mut page,
+        node: *mut ksm_stable_node,
+        item: *mut ksm_rmap_item,
+    ) -> c_int;
+    pub(crate) fn ksm_hooks_merge_into(
+        node: *mut ksm_stable_node,
+        vma: *mut vm_area_struct,
+        addr: usize,
+        page: *mut page,
+        item: *mut ksm_rmap_item,
+        max_mappers: c_int,
+    ) -> c_int;
+    pub(crate) fn ksm_hooks_merge_zero(vma: *mut vm_area_struct, addr: usize, page: *mut page)
+        -> c_int;
+    pub(crate) fn ksm_hooks_node_prune(node: *mut ksm_stable_node) -> c_int;
+    pub(crate) fn ksm_hooks_node_release(node: *mut ksm_stable_node, force: bool) -> c_int;
+    pub(crate) fn ksm_hooks_break(vma: *mut vm_area_struct, addr: usize) -> c_int;
+    pub(crate) fn ksm_hooks_set_unmerging(unmerging: bool);
 }

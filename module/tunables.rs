@@ -94,14 +94,17 @@ enum Attr {
     Counter(&'static CStr, fn(&Uksm) -> u64),
 }
 
-const ATTRS: [Attr; COUNT + 9] = [
+const ATTRS: [Attr; COUNT + 11] = [
     Attr::Tunable(Id::Run),
+    Attr::Tunable(Id::MaxPageSharing),
     Attr::Tunable(Id::SleepMillisecs),
     Attr::Tunable(Id::StatsIntervalSecs),
     Attr::Tunable(Id::PagesToScan),
     Attr::Tunable(Id::UseZeroPages),
-    Attr::Counter(c"tracked_vmas", |u| u.registry_totals().vmas as u64),
-    Attr::Counter(c"tracked_pages", |u| u.registry_totals().pages as u64),
+    Attr::Counter(c"tracked_vmas", |u| u.tracked_vmas() as u64),
+    Attr::Counter(c"tracked_pages", |u| u.tracked_pages.load(Ordering::Relaxed)),
+    Attr::Counter(c"rmap_repairs", |u| u.rmap_repairs.load(Ordering::Relaxed)),
+    Attr::Counter(c"pages_merged", |u| u.pages_merged.load(Ordering::Relaxed)),
     Attr::Counter(c"full_scans", |u| u.full_scans.load(Ordering::Relaxed)),
     Attr::Counter(c"pages_scanned", |u| {
         u.pages_scanned.load(Ordering::Relaxed)
@@ -160,7 +163,11 @@ unsafe extern "C" fn uksm_rs_attr_set(idx: usize, buf: *const u8, len: usize) ->
             if id == Id::Run {
                 if let Some(uksm) = Uksm::get() {
                     if get(Id::Run) == 2 {
-                        uksm.unmerge_all();
+                        // Interrupted by a signal: stopped, with what is left merged.
+                        if let Err(e) = uksm.unmerge_all(true) {
+                            VALUES[Id::Run as usize].store(0, Ordering::Relaxed);
+                            return e.to_errno();
+                        }
                     } else {
                         uksm.wait_for_round();
                     }

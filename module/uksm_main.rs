@@ -23,7 +23,9 @@ use kernel::sync::{Mutex, SpinLock};
 use kernel::time::Ktime;
 use kernel::{new_mutex, new_spinlock, pin_init};
 
+mod hooks;
 mod merge;
+mod mm;
 mod registry;
 mod scanner;
 mod stable;
@@ -36,12 +38,16 @@ mod unstable;
 pub mod logic {
     #[path = "../logic/src/hash.rs"]
     pub mod hash;
+    #[path = "../logic/src/node_key.rs"]
+    pub mod node_key;
     #[path = "../logic/src/tunable.rs"]
     pub mod tunable;
+    #[path = "../logic/src/unstable.rs"]
+    pub mod unstable;
 }
 
 use logic::tunable::Id;
-use registry::{MmSnapshot, Registry, Totals};
+use registry::{MmSnapshot, Registry};
 
 module! {
     type: UksmModule,
@@ -55,7 +61,7 @@ module! {
 #[pin_data]
 pub(crate) struct Uksm {
     #[pin]
-    registry: SpinLock<Registry>,
+    pub(crate) registry: SpinLock<Registry>,
     /// The merge engine's trees. Held by uksmd for a round and by [`Uksm::unmerge_all`]: no
     /// merge happens while everything is being unmerged. Taken before any mmap lock.
     #[pin]
@@ -68,6 +74,13 @@ pub(crate) struct Uksm {
     pages_sharing: AtomicU64,
     /// Pages of the last complete pass not merged with anything.
     pages_unshared: AtomicU64,
+    /// Pages the tracked VMAs spanned in the last complete pass.
+    tracked_pages: AtomicU64,
+    /// Pages merged since load (into merged folios or the zero page), cumulative.
+    pages_merged: AtomicU64,
+    /// Mappings of merged folios the scanner met without an rmap item and gave one
+    /// (processes forked after a merge).
+    rmap_repairs: AtomicU64,
     /// Allocations that failed: a VMA left untracked. Nothing else depends on them.
     alloc_failures: AtomicU64,
     loaded_at: Ktime,
@@ -85,6 +98,9 @@ impl Uksm {
             pages_shared: AtomicU64::new(0),
             pages_sharing: AtomicU64::new(0),
             pages_unshared: AtomicU64::new(0),
+            tracked_pages: AtomicU64::new(0),
+            rmap_repairs: AtomicU64::new(0),
+            pages_merged: AtomicU64::new(0),
             alloc_failures: AtomicU64::new(0),
             loaded_at: Ktime::ktime_get(),
         })
@@ -102,7 +118,7 @@ impl Uksm {
     /// # Safety
     ///
     /// `vma` must be linked in its mm with that mm's mmap lock held.
-    unsafe fn adopt(&self, vma: *mut vm_area_struct) {
+    pub(crate) unsafe fn adopt(&self, vma: *mut vm_area_struct) {
         // SAFETY: the caller guarantees `vma` is linked and settled.
         if !unsafe { registry::is_eligible(vma) } {
             return;
@@ -120,32 +136,45 @@ impl Uksm {
     fn adopt_existing(&self) -> Result<usize> {
         let snapshot = MmSnapshot::take()?;
         // SAFETY: `for_each_vma` passes linked VMAs with their mmap lock held.
-        snapshot.for_each_vma(|vma| unsafe { self.adopt(vma) });
+        snapshot.for_each_vma(|_, vma| unsafe { self.adopt(vma.as_ptr()) });
         Ok(snapshot.len())
     }
 
-    pub(crate) fn registry_totals(&self) -> Totals {
-        self.registry.lock().totals()
+    /// Tracked VMAs now (O(1): the registry lock is held for a moment).
+    pub(crate) fn tracked_vmas(&self) -> usize {
+        self.registry.lock().vmas()
     }
 
-    /// Unmerges everything (run=2, unload); uksmd merges nothing meanwhile. Does not
-    /// return before everything is unmerged: nothing merged may outlive the module.
-    pub(crate) fn unmerge_all(&self) {
+    /// Unmerges everything (run=2, unload); uksmd merges nothing meanwhile. With
+    /// `interruptible` (run=2), a signal to the writer ends it early with `EINTR`; unload
+    /// does not return before every merged page is unmerged, or, for pages the kernel
+    /// cannot copy for minutes, detached (see [`merge`]).
+    pub(crate) fn unmerge_all(&self, interruptible: bool) -> Result {
         let mut engine = self.merge_lock.lock();
-        loop {
-            match merge::unmerge_all(&mut engine) {
+        let result = loop {
+            match merge::unmerge_all(&mut engine, interruptible) {
                 Ok(u) => {
                     pr_info!(
                         "unmerged {} pages in {} passes{}\n",
                         u.pages,
                         u.passes,
                         if u.failures > 0 {
-                            " (some pages could not be unmerged at first: out of memory)"
+                            " (some pages could not be copied at first: out of memory)"
                         } else {
                             ""
                         }
                     );
-                    break;
+                    if u.detached > 0 {
+                        pr_warn!(
+                            "{} merged pages could not be copied (out of memory): left mapped as KSM pages without rmap items until written or unmapped\n",
+                            u.detached
+                        );
+                    }
+                    break Ok(());
+                }
+                Err(e) if e == EINTR => {
+                    pr_info!("unmerging interrupted by a signal\n");
+                    break Err(e);
                 }
                 Err(e) => {
                     pr_err!("unmerging: {:?}, retrying\n", e);
@@ -153,10 +182,13 @@ impl Uksm {
                     unsafe { sys::uksm_msleep(100) };
                 }
             }
+        };
+        if result.is_ok() {
+            self.pages_shared.store(0, Ordering::Relaxed);
+            self.pages_sharing.store(0, Ordering::Relaxed);
+            self.pages_unshared.store(0, Ordering::Relaxed);
         }
-        self.pages_shared.store(0, Ordering::Relaxed);
-        self.pages_sharing.store(0, Ordering::Relaxed);
-        self.pages_unshared.store(0, Ordering::Relaxed);
+        result
     }
 
     /// Returns once no scan round is running.
@@ -175,13 +207,12 @@ impl Uksm {
 
     /// The statistics line printed at load, periodically and at unload.
     fn log_stats(&self, when: &str) {
-        let totals = self.registry_totals();
         pr_info!(
-            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} uptime_secs={} alloc_failures={} registry_anomalies={}\n",
+            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} rmap_repairs={} uptime_secs={} alloc_failures={} registry_anomalies={}\n",
             when,
             tunables::get(Id::Run),
-            totals.vmas,
-            totals.pages,
+            self.tracked_vmas(),
+            self.tracked_pages.load(Ordering::Relaxed),
             self.full_scans.load(Ordering::Relaxed),
             self.pages_scanned.load(Ordering::Relaxed),
             self.pages_shared.load(Ordering::Relaxed),
@@ -189,28 +220,11 @@ impl Uksm {
             self.pages_unshared.load(Ordering::Relaxed),
             // SAFETY: reads a counter.
             unsafe { sys::uksm_ksm_zero_pages() },
+            self.rmap_repairs.load(Ordering::Relaxed),
             self.uptime_secs(),
             self.alloc_failures.load(Ordering::Relaxed),
             self.registry_anomalies(),
         );
-    }
-}
-
-/// Hook: `vma` became visible in its mm (mmap lock held for write).
-#[no_mangle]
-unsafe extern "C" fn uksm_rs_vma_linked(vma: *mut vm_area_struct) {
-    if let Some(uksm) = Uksm::get() {
-        // SAFETY: ksm_hooks calls this with `vma` linked and its mmap lock held.
-        unsafe { uksm.adopt(vma) };
-    }
-}
-
-/// Hook: `vma`, which carries a `ksm_private` pointer, is about to be freed.
-#[no_mangle]
-unsafe extern "C" fn uksm_rs_vma_free(vma: *mut vm_area_struct) {
-    if let Some(uksm) = Uksm::get() {
-        // SAFETY: ksm_hooks calls this before `vma` is freed.
-        unsafe { uksm.registry.lock().release(vma) };
     }
 }
 
@@ -262,7 +276,7 @@ impl Drop for UksmModule {
         if self.registered {
             self.state.log_stats("unloading");
             // Nothing merged may outlive the module.
-            self.state.unmerge_all();
+            let _ = self.state.unmerge_all(false);
             let detached = self.state.registry.lock().close();
             drop(detached);
             // SAFETY: registered in init; every VMA is detached from its slot, and no slot

@@ -3,6 +3,7 @@
 #  - dup: 4 processes x 64 MiB (256 MiB), 50% of the pages holding one of 16 patterns
 #    shared by all (dup_workload); the gauge is AnonPages, which falls by one page per
 #    duplicate merged whichever implementation merges it;
+#  - thp: the same as dup in MADV_HUGEPAGE memory (THPs, which both split to merge);
 #  - zero: 4 processes x 32 MiB of zero pages; the gauge is the kernel's ksm_zero_pages.
 # Printed per run: seconds until 95% of the duplicates are merged, and CPU seconds of the
 # scanner thread (uksmd or ksmd) over that time; then ratios against uksm.
@@ -16,10 +17,12 @@ anon_kb() { awk '/^AnonPages:/ { print $2 }' /proc/meminfo; }
 # run NAME START STOP THREAD: START switches the scanner on; appends "NAME secs cpu_cs".
 run() {
   case $WORKLOAD in
-    dup) DUP_WORKLOAD_PRCTL=1 dup_workload 4 64 50 100000 > /tmp/wl.out & wl=$!
+    dup|thp) DUP_WORKLOAD_THP=$([ $WORKLOAD = thp ] && echo 1) DUP_WORKLOAD_PRCTL=1 \
+           dup_workload 4 64 50 100000 > /tmp/wl.out & wl=$!
          while ! grep -q filled /tmp/wl.out; do sleep 0.2; done
          dups=$(sed -n 's/^filled: [0-9]* pages, \([0-9]*\) duplicates.*/\1/p' /tmp/wl.out)
          sleep 1; base=$(anon_kb); goal=$((dups * 4 * 95 / 100))
+         [ $WORKLOAD = dup ] || grep AnonHugePages /proc/meminfo
          progress() { echo $((base - $(anon_kb))); } ;;
     zero) zero_bench 4 32 > /tmp/wl.out & wl=$!
           while ! grep -q filled /tmp/wl.out; do sleep 0.2; done
@@ -47,10 +50,11 @@ table() {
 }
 
 echo 1 > $K/use_zero_pages
-for WORKLOAD in dup zero; do
+for WORKLOAD in dup thp zero; do
   : > /tmp/bench.txt
   case $WORKLOAD in
     dup) echo "=== dup: 4 processes x 64 MiB, 50% duplicates of 16 patterns; goal: AnonPages down by 95% of the duplicates" ;;
+    thp) echo "=== thp: as dup, in MADV_HUGEPAGE memory; AnonHugePages before: see the line after filling" ;;
     zero) echo "=== zero: 4 processes x 32 MiB of zero pages; goal: 95% of them merged (ksm_zero_pages)" ;;
   esac
   run uksm "modprobe uksm" "rmmod uksm" uksmd

@@ -14,6 +14,9 @@
  * they wrote; the exit status is 1 on any difference. SIGTERM to the parent ends them all.
  * With DUP_WORKLOAD_PRCTL=1 in the environment each process opts in to built-in KSM with
  * prctl(PR_SET_MEMORY_MERGE) first (for benchmarks against KSM; uksm needs nothing).
+ * The memory is in small pages (MADV_NOHUGEPAGE: the workload measures the scanner on
+ * pages, not the splitting of huge ones), unless DUP_WORKLOAD_THP=1 asks for huge pages
+ * (MADV_HUGEPAGE, 2 MiB-aligned).
  */
 #include <signal.h>
 #include <stdint.h>
@@ -63,17 +66,20 @@ static int child(size_t mib, int dup_percent, int seconds, int salt, int ready_f
 {
 	size_t pages = mib * 256, i;
 	uint64_t want[PAGE / 8];
-	const char *opt_in = getenv("DUP_WORKLOAD_PRCTL");
+	const char *opt_in = getenv("DUP_WORKLOAD_PRCTL"), *thp = getenv("DUP_WORKLOAD_THP");
+	int huge = thp && !strcmp(thp, "1");
 	char *p;
 
 	if (opt_in && !strcmp(opt_in, "1") && prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0))
 		return 2;
-	p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+	p = mmap(NULL, pages * PAGE + (2UL << 20), PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
 		return 2;
-	madvise(p, pages * PAGE, MADV_NOHUGEPAGE);
+	if (huge)
+		p = (char *)(((uintptr_t)p + (2UL << 20) - 1) & ~((2UL << 20) - 1));
+	madvise(p, pages * PAGE, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	for (i = 0; i < pages; i++)
 		fill((uint64_t *)(p + i * PAGE), i, salt, dup_percent);
 	if (write(ready_fd, "", 1) != 1)

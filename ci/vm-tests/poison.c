@@ -26,18 +26,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define VMTEST_SIGBUS
 #include "vmtest.h"
 
 #define N 32UL
 #define VICTIM 7UL
 
-#ifndef MADV_HWPOISON
-#define MADV_HWPOISON 100
-#endif
-#ifndef BUS_MCEERR_AR
-#define BUS_MCEERR_AR 4
-#define BUS_MCEERR_AO 5
-#endif
 
 static void fill(char *p)
 {
@@ -57,31 +51,6 @@ static int intact(const char *p)
 	fill(want);
 	return !memcmp(want, p, VICTIM * PAGE) &&
 	       !memcmp(want + (VICTIM + 1) * PAGE, p + (VICTIM + 1) * PAGE, (N - VICTIM - 1) * PAGE);
-}
-
-static sigjmp_buf jump;
-static volatile sig_atomic_t bus_code, early_code;
-static volatile int probing;
-
-static void on_bus(int sig, siginfo_t *si, void *uc)
-{
-	if (!probing) {		/* asynchronous: an early kill */
-		early_code = si->si_code;
-		return;
-	}
-	bus_code = si->si_code;
-	siglongjmp(jump, 1);
-}
-
-/* Reads the page at p: 0 if readable, else the SIGBUS code. */
-static int probe(volatile const char *p)
-{
-	bus_code = 0;
-	probing = 1;
-	if (!sigsetjmp(jump, 1))
-		(void)p[0];
-	probing = 0;
-	return bus_code;
 }
 
 int main(void)

@@ -1,5 +1,6 @@
 #!/bin/sh
-# 100 load/unload cycles while processes churn VMAs: no splat, no leak, memory returns.
+# 100 load/unload cycles while processes churn VMAs: no splat, no leak (kmemleak, KSM's
+# counters, vmalloc), the registry exact afterwards.
 . /tests/lib.sh
 trap stop_churn EXIT
 echo clear > /sys/kernel/debug/kmemleak
@@ -21,9 +22,15 @@ stop_churn
 sleep 1
 slab1=$(meminfo_kb Slab); vmalloc1=$(meminfo_kb VmallocUsed)
 echo "Slab: $slab0 -> $slab1 kB, VmallocUsed: $vmalloc0 -> $vmalloc1 kB"
+# The exact check first: no unreferenced object left by the cycles.
+kmemleak_check
 # Module text and large buffers live in vmalloc space: 100 leaked loads would be MiBs.
 [ $((vmalloc1 - vmalloc0)) -lt 1024 ] || fail "vmalloc memory grew by $((vmalloc1 - vmalloc0)) kB"
-# KASAN keeps freed slab objects in a quarantine of up to 1/32 of RAM, so Slab moves by
-# MiBs without any leak; kmemleak below is the exact check for slab objects.
-[ $((slab1 - slab0)) -lt 8192 ] || fail "slab memory grew by $((slab1 - slab0)) kB"
-kmemleak_check
+# Every rmap item and node the cycles made was freed: KSM's own counters, which count the
+# module's items, are back to 0 (a leaked item would also have made a later load fail).
+K=/sys/kernel/mm/ksm
+[ "$(cat $K/pages_shared)" = 0 ] && [ "$(cat $K/pages_sharing)" = 0 ] ||
+  fail "KSM counters after unload: pages_shared=$(cat $K/pages_shared) pages_sharing=$(cat $K/pages_sharing)"
+# Slab is printed, not judged: KASAN keeps freed objects in a quarantine of up to 1/32 of
+# RAM (96 MiB here), so Slab grows by tens of MiB over this test when it runs early in a
+# boot, without any leak (seen: +78 MiB with kmemleak clean); kmemleak above is exact.

@@ -263,6 +263,19 @@ static unsigned long read_ul(const char *path)
 	return strtoul(buf, NULL, 10);
 }
 
+/* Waits until n more scan passes of uksmd have completed, at most secs seconds. */
+static void wait_passes(unsigned long n, int secs)
+{
+	unsigned long target = read_ul("/sys/kernel/mm/uksm/full_scans") + n;
+	int i;
+
+	for (i = 0; i < secs * 20; i++) {
+		if (read_ul("/sys/kernel/mm/uksm/full_scans") >= target)
+			return;
+		usleep(50000);
+	}
+}
+
 static struct count tracked(void)
 {
 	struct count c = { read_ul("/sys/kernel/mm/uksm/tracked_vmas"),
@@ -323,8 +336,13 @@ static int check(int rounds)
 			kill(-pgid, SIGSTOP);
 			usleep(10000);
 		}
-		/* Our own allocations (stdio, opendir) settle after the first pass. */
+		/*
+		 * Our own allocations (stdio, opendir) settle after the first pass;
+		 * tracked_pages is counted by each complete pass, so wait for one that
+		 * started after everything stopped.
+		 */
 		for (tries = 0; tries < 20 && !ok; tries++) {
+			wait_passes(2, 60);
 			a = tracked();
 			seen = count_all();
 			b = tracked();

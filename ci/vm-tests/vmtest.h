@@ -129,4 +129,44 @@ static inline int soft_offline(void *addr, int *tries)
 	}
 }
 
+#ifdef VMTEST_SIGBUS
+/* Memory failure seen from a process: early kills and SIGBUS on access. */
+#include <setjmp.h>
+#include <signal.h>
+
+#ifndef MADV_HWPOISON
+#define MADV_HWPOISON 100
+#endif
+#ifndef BUS_MCEERR_AR
+#define BUS_MCEERR_AR 4
+#define BUS_MCEERR_AO 5
+#endif
+
+static sigjmp_buf jump;
+static volatile sig_atomic_t bus_code, early_code;
+static volatile int probing;
+
+/* SIGBUS handler: records an early kill (asynchronous), or ends a probe. */
+static void on_bus(int sig, siginfo_t *si, void *uc)
+{
+	if (!probing) {
+		early_code = si->si_code;
+		return;
+	}
+	bus_code = si->si_code;
+	siglongjmp(jump, 1);
+}
+
+/* Reads the page at p: 0 if readable, else the SIGBUS code. */
+static int probe(volatile const char *p)
+{
+	bus_code = 0;
+	probing = 1;
+	if (!sigsetjmp(jump, 1))
+		(void)p[0];
+	probing = 0;
+	return bus_code;
+}
+#endif /* VMTEST_SIGBUS */
+
 #endif /* UKSM_VMTEST_H */

@@ -19,9 +19,7 @@
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/moduleparam.h>
-#include <linux/pagewalk.h>
 #include <linux/random.h>
-#include <linux/rmap.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -43,7 +41,6 @@ bool uksm_rs_attr_writable(size_t idx);
 u64 uksm_rs_attr_get(size_t idx);
 int uksm_rs_attr_set(size_t idx, const char *buf, size_t len);
 int uksm_rs_thread_main(void *data);
-void uksm_rs_for_each_item(struct ksm_hooks_node *node, ksm_hooks_item_fn fn, void *arg);
 
 /* Hooks */
 
@@ -51,7 +48,6 @@ static const struct ksm_hook_ops uksm_hook_ops = {
 	.owner = THIS_MODULE,
 	.vma_linked = uksm_rs_vma_linked,
 	.vma_free = uksm_rs_vma_free,
-	.for_each_item = uksm_rs_for_each_item,
 };
 
 int uksm_hooks_register(void)
@@ -90,9 +86,11 @@ MODULE_PARM_DESC(sleep_millisecs, "milliseconds uksmd sleeps between scan rounds
 module_param_cb(stats_interval_secs, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(stats_interval_secs, "seconds between statistics lines in the kernel log, 0 = none, up to 86400 (default 60)");
 module_param_cb(pages_to_scan, &uksm_param_ops, NULL, 0444);
-MODULE_PARM_DESC(pages_to_scan, "page addresses uksmd visits per scan round, 1..1000000 (default 1000)");
+MODULE_PARM_DESC(pages_to_scan, "present pages uksmd visits per scan round, 1..1000000 (default 1000)");
 module_param_cb(use_zero_pages, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(use_zero_pages, "1: merge all-zero pages into the KSM zero page (default), 0: leave them");
+module_param_cb(max_page_sharing, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(max_page_sharing, "most mappings merged into one page, 2..1000000 (default 256); further copies get another merged page");
 
 /* /sys/kernel/mm/uksm/: one attribute per entry of the Rust attribute table. */
 
@@ -363,24 +361,14 @@ unsigned long uksm_vm_flags_unmergeable(void)
 /* Pages */
 
 /*
- * The small anonymous page mapped at addr, with a reference, or NULL (nothing mapped, a
- * large folio, a KSM page, or not anonymous). The mmap lock of vma->vm_mm must be held.
+ * The first address from start up to end in vma mapping a present anonymous page or a KSM
+ * zero page (ksm_hooks_next_page(): empty page-table ranges cost nothing), or end. The page
+ * comes referenced in *pagep; NULL for a KSM zero page. The mmap lock must be held.
  */
-struct page *uksm_get_anon_page(struct vm_area_struct *vma, unsigned long addr)
+unsigned long uksm_next_page(struct vm_area_struct *vma, unsigned long start,
+			     unsigned long end, struct page **pagep)
 {
-	struct folio_walk fw;
-	struct folio *folio = folio_walk_start(&fw, vma, addr, 0);
-	struct page *page = NULL;
-
-	if (!folio)
-		return NULL;
-	if (fw.level == FW_LEVEL_PTE && folio_test_anon(folio) && !folio_test_ksm(folio) &&
-	    !folio_test_large(folio)) {
-		folio_get(folio);
-		page = fw.page;
-	}
-	folio_walk_end(&fw, vma);
-	return page;
+	return ksm_hooks_next_page(vma, start, end, pagep);
 }
 
 const void *uksm_kmap_page(struct page *page)
@@ -396,31 +384,6 @@ void uksm_kunmap(const void *addr)
 void uksm_put_page(struct page *page)
 {
 	put_page(page);
-}
-
-/* Maps the KSM zero page in place of page, if page is all zeros (see ksm_hooks.h). */
-int uksm_merge_zero_page(struct vm_area_struct *vma, struct page *page, unsigned long addr)
-{
-	return ksm_merge_one_page(vma, page, ZERO_PAGE(addr));
-}
-
-/* 1 if a KSM page or KSM zero page was mapped at addr and is private now, else 0 or -errno. */
-int uksm_break_page(struct vm_area_struct *vma, unsigned long addr)
-{
-	struct folio_walk fw;
-	struct folio *folio = folio_walk_start(&fw, vma, addr, FW_MIGRATION | FW_ZEROPAGE);
-	bool merged = false;
-	int err;
-
-	if (folio) {
-		merged = !folio_test_large(folio) &&
-			 (folio_test_ksm(folio) || is_ksm_zero_pte(fw.pte));
-		folio_walk_end(&fw, vma);
-	}
-	if (!merged)
-		return 0;
-	err = ksm_break_page(vma, addr);
-	return err ? err : 1;
 }
 
 void uksm_lru_add_drain_all(void)
@@ -443,6 +406,11 @@ u64 uksm_random_u64(void)
 	return get_random_u64();
 }
 
+bool uksm_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
 /* Merged pages (module/stable.rs) */
 
 /* Compares two referenced pages; the owners may write them meanwhile, so this is a hint. */
@@ -458,92 +426,55 @@ bool uksm_pages_identical(struct page *a, struct page *b)
 }
 
 /*
- * Whether a page, referenced once by the caller, has references beyond its mappings and
- * the swap cache (a GUP pin, a pipe holding it): the merge step would refuse it
+ * Whether a small page, referenced once by the caller, has references beyond its mappings
+ * and the swap cache (a GUP pin, a pipe holding it): the merge step would refuse it
  * (write_protect_page() makes the same count, exactly, with the page locked and its PTE
- * cleared). Unlocked, so a hint.
+ * cleared). Unlocked, so a hint; large folios are split by the merge step first.
  */
 bool uksm_page_held_elsewhere(struct page *page)
 {
 	struct folio *folio = page_folio(page);
 	int expected = folio_mapcount(folio) + 1;
 
+	if (folio_test_large(folio))
+		return false;
 	if (folio_test_swapcache(folio))
-		expected += folio_nr_pages(folio);
+		expected += 1;
 	return folio_ref_count(folio) > expected;
 }
 
-/* try_to_merge_one_page(): kpage NULL makes page a KSM folio without a node (see ksm_hooks.h). */
-int uksm_merge_page(struct vm_area_struct *vma, struct page *page, struct page *kpage)
+bool uksm_page_is_ksm(struct page *page)
 {
-	return ksm_merge_one_page(vma, page, kpage);
+	return folio_test_ksm(page_folio(page));
 }
 
-struct folio *uksm_page_folio(struct page *page)
+/*
+ * Whether node's folio holds the same content as page (referenced): 1 or 0; -ESTALE when
+ * the node turned out stale (it is freed now).
+ */
+int uksm_node_same(struct ksm_stable_node *node, struct page *page)
 {
-	return page_folio(page);
-}
+	struct folio *folio = ksm_hooks_node_folio(node, KSM_HOOKS_NOLOCK);
+	int same;
 
-struct page *uksm_folio_page(struct folio *folio)
-{
-	return &folio->page;
-}
-
-unsigned long uksm_page_pfn(struct page *page)
-{
-	return page_to_pfn(page);
-}
-
-void uksm_folio_lock(struct folio *folio)
-{
-	folio_lock(folio);
-}
-
-void uksm_folio_unlock(struct folio *folio)
-{
-	folio_unlock(folio);
-}
-
-void uksm_folio_put(struct folio *folio)
-{
+	if (!folio)
+		return -ESTALE;
+	same = uksm_pages_identical(&folio->page, page);
 	folio_put(folio);
+	return same;
 }
 
-int uksm_folio_mapcount(struct folio *folio)
+/* How many processes map node's folio; -ESTALE when the node turned out stale (freed now). */
+int uksm_node_mapcount(struct ksm_stable_node *node)
 {
-	return folio_mapcount(folio);
-}
+	struct folio *folio = ksm_hooks_node_folio(node, KSM_HOOKS_NOLOCK);
+	int mapped;
 
-struct folio *uksm_node_folio(struct ksm_hooks_node *node, bool lock)
-{
-	return ksm_hooks_get_folio(node, lock);
-}
-
-void uksm_node_attach(struct folio *folio, struct ksm_hooks_node *node)
-{
-	ksm_hooks_set_node(folio, node);
-}
-
-void uksm_set_unmerging(bool unmerging)
-{
-	ksm_hooks_set_unmerging(unmerging);
-}
-
-/* Whether the PTE at addr of vma maps folio; the mmap lock of vma->vm_mm must be held. */
-bool uksm_maps_folio(struct vm_area_struct *vma, unsigned long addr, struct folio *folio)
-{
-	struct folio_walk fw;
-	struct folio *found = folio_walk_start(&fw, vma, addr, 0);
-
-	if (!found)
-		return false;
-	folio_walk_end(&fw, vma);
-	return found == folio;
-}
-
-bool uksm_vma_not_copied_on_fork(struct vm_area_struct *vma)
-{
-	return READ_ONCE(vma->vm_flags) & (VM_DONTCOPY | VM_WIPEONFORK);
+	if (!folio)
+		return -ESTALE;
+	mapped = folio_mapcount(folio);
+	folio_put(folio);
+	return mapped;
 }
 
 bool uksm_vma_has_anon_vma(struct vm_area_struct *vma)
@@ -551,25 +482,9 @@ bool uksm_vma_has_anon_vma(struct vm_area_struct *vma)
 	return READ_ONCE(vma->anon_vma);
 }
 
-/* vma->anon_vma with a reference (the mmap lock must be held), or NULL. */
-struct anon_vma *uksm_vma_anon_vma_get(struct vm_area_struct *vma)
+bool uksm_vma_not_copied_on_fork(struct vm_area_struct *vma)
 {
-	struct anon_vma *anon_vma = READ_ONCE(vma->anon_vma);
-
-	if (anon_vma)
-		get_anon_vma(anon_vma);
-	return anon_vma;
-}
-
-/* No VMA is linked to anon_vma any more, so none ever will be again. */
-bool uksm_anon_vma_unused(struct anon_vma *anon_vma)
-{
-	return RB_EMPTY_ROOT(&anon_vma->rb_root.rb_root);
-}
-
-void uksm_anon_vma_put(struct anon_vma *anon_vma)
-{
-	put_anon_vma(anon_vma);
+	return READ_ONCE(vma->vm_flags) & (VM_DONTCOPY | VM_WIPEONFORK);
 }
 
 void uksm_mmgrab(struct mm_struct *mm)
@@ -585,10 +500,4 @@ void uksm_mmdrop(struct mm_struct *mm)
 bool uksm_mm_has_users(struct mm_struct *mm)
 {
 	return atomic_read(&mm->mm_users) > 0;
-}
-
-/* /proc/PID/ksm_merging_pages; changed by uksmd only, under its merge lock. */
-void uksm_mm_merging_add(struct mm_struct *mm, long delta)
-{
-	mm->ksm_merging_pages += delta;
 }

@@ -8,9 +8,7 @@
 
 #include <linux/types.h>
 
-struct anon_vma;
-struct folio;
-struct ksm_hooks_node;
+struct ksm_stable_node;
 struct mm_struct;
 struct page;
 struct task_struct;
@@ -52,39 +50,26 @@ void *uksm_vma_private(const struct vm_area_struct *vma);
 void uksm_vma_set_private(struct vm_area_struct *vma, void *slot);
 unsigned long uksm_vm_flags_unmergeable(void);
 
-struct page *uksm_get_anon_page(struct vm_area_struct *vma, unsigned long addr);
+unsigned long uksm_next_page(struct vm_area_struct *vma, unsigned long start,
+			     unsigned long end, struct page **pagep);
 const void *uksm_kmap_page(struct page *page);
 void uksm_kunmap(const void *addr);
 void uksm_put_page(struct page *page);
-int uksm_merge_zero_page(struct vm_area_struct *vma, struct page *page, unsigned long addr);
-int uksm_break_page(struct vm_area_struct *vma, unsigned long addr);
 void uksm_lru_add_drain_all(void);
 long uksm_ksm_zero_pages(void);
 long uksm_mm_ksm_zero_pages(struct mm_struct *mm);
 u64 uksm_random_u64(void);
+bool uksm_signal_pending(void);
 
 bool uksm_pages_identical(struct page *a, struct page *b);
 bool uksm_page_held_elsewhere(struct page *page);
-int uksm_merge_page(struct vm_area_struct *vma, struct page *page, struct page *kpage);
-struct folio *uksm_page_folio(struct page *page);
-struct page *uksm_folio_page(struct folio *folio);
-unsigned long uksm_page_pfn(struct page *page);
-void uksm_folio_lock(struct folio *folio);
-void uksm_folio_unlock(struct folio *folio);
-void uksm_folio_put(struct folio *folio);
-int uksm_folio_mapcount(struct folio *folio);
-struct folio *uksm_node_folio(struct ksm_hooks_node *node, bool lock);
-void uksm_node_attach(struct folio *folio, struct ksm_hooks_node *node);
-void uksm_set_unmerging(bool unmerging);
-bool uksm_maps_folio(struct vm_area_struct *vma, unsigned long addr, struct folio *folio);
-bool uksm_vma_not_copied_on_fork(struct vm_area_struct *vma);
+bool uksm_page_is_ksm(struct page *page);
+int uksm_node_same(struct ksm_stable_node *node, struct page *page);
+int uksm_node_mapcount(struct ksm_stable_node *node);
 bool uksm_vma_has_anon_vma(struct vm_area_struct *vma);
-struct anon_vma *uksm_vma_anon_vma_get(struct vm_area_struct *vma);
-bool uksm_anon_vma_unused(struct anon_vma *anon_vma);
-void uksm_anon_vma_put(struct anon_vma *anon_vma);
+bool uksm_vma_not_copied_on_fork(struct vm_area_struct *vma);
 void uksm_mmgrab(struct mm_struct *mm);
 void uksm_mmdrop(struct mm_struct *mm);
 bool uksm_mm_has_users(struct mm_struct *mm);
-void uksm_mm_merging_add(struct mm_struct *mm, long delta);
 
 #endif /* UKSM_GLUE_H */

@@ -1,9 +1,12 @@
-//! The parts of uksm.ko that need no kernel: input validation of the tunables and partial
-//! page hashing; later the sampling ladder and governor arithmetic.
+//! The parts of uksm.ko that need no kernel: input validation of the tunables, partial
+//! page hashing, the unstable table and the stable tree's node keys; later the sampling
+//! ladder and governor arithmetic.
 //!
 //! The module compiles these files directly (`#[path]` modules in `uksm_main.rs`), so each
 //! file must stay `no_std`, allocation-free and free of Cargo dependencies.
 #![no_std]
 
 pub mod hash;
+pub mod node_key;
 pub mod tunable;
+pub mod unstable;

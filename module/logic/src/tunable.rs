@@ -19,14 +19,17 @@ pub enum Id {
     SleepMillisecs = 1,
     /// `stats_interval_secs`: seconds between two statistics lines in the kernel log.
     StatsIntervalSecs = 2,
-    /// `pages_to_scan`: page addresses the scanner visits per round.
+    /// `pages_to_scan`: present pages the scanner visits per round.
     PagesToScan = 3,
     /// `use_zero_pages`: 1 merges all-zero pages into the KSM zero page, 0 leaves them.
     UseZeroPages = 4,
+    /// `max_page_sharing`: most places one merged page may be mapped at by merging (KSM's
+    /// name and default); more copies of a content get another merged page.
+    MaxPageSharing = 5,
 }
 
 /// Number of tunables.
-pub const COUNT: usize = 5;
+pub const COUNT: usize = 6;
 
 /// A user-settable number with its accepted range.
 #[derive(Debug)]
@@ -82,6 +85,15 @@ pub const ALL: [Tunable; COUNT] = [
         min: 0,
         max: 1,
         default: 1,
+    },
+    // KSM's bounds: a merged page shared by at least two; a rmap walk over at most a
+    // million items is already far too long.
+    Tunable {
+        id: Id::MaxPageSharing,
+        name: c"max_page_sharing",
+        min: 2,
+        max: 1_000_000,
+        default: 256,
     },
 ];
 

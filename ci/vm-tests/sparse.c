@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A huge, nearly empty reservation (run as root, uksm loaded and running).
+ *
+ *   sparse GIB
+ *
+ * Maps GIB GiB with MAP_NORESERVE and touches 512 pages spread over it (two contents).
+ * A scan pass and run=2 must cost what the present pages cost, not the virtual size:
+ * the time of two full passes, and of run=2 once the pages are merged, must each stay
+ * under 20 s (a walk of every address of 1 TiB is 268 million steps). Checks that the
+ * pages were merged (/proc/self/pagemap), unmerged by run=2, and intact.
+ * Exit status 0 means every check held.
+ */
+#define _GNU_SOURCE
+#include <time.h>
+
+#include "vmtest.h"
+
+#define TOUCHED 512UL
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static char *page_at(char *p, size_t len, size_t i)
+{
+	return p + (len / TOUCHED) * i / PAGE * PAGE;
+}
+
+/* Distinct frames among the touched pages. */
+static size_t frames(char *p, size_t len)
+{
+	uint64_t f[TOUCHED];
+	size_t i, j, n = 0;
+
+	for (i = 0; i < TOUCHED; i++) {
+		f[i] = pfn(getpid(), page_at(p, len, i));
+		for (j = 0; j < i && f[j] != f[i]; j++)
+			;
+		n += j == i;
+	}
+	return n;
+}
+
+int main(int argc, char **argv)
+{
+	size_t len = (argc > 1 ? strtoul(argv[1], NULL, 10) : 1024) << 30, i, n;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	double t0, pass, unmerge;
+	int t;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (p == MAP_FAILED)
+		return perror("mmap"), 2;
+	for (i = 0; i < TOUCHED; i++)
+		memset(page_at(p, len, i), 'a' + (int)(i % 2), PAGE);
+	t0 = now();
+	wait_passes(2);
+	pass = now() - t0;
+	for (t = 0; t < 300 && (n = frames(p, len)) > 2; t++)
+		usleep(100000);
+	printf("%zu GiB reserved, %lu pages touched: two passes in %.2f s; %zu frames after merging\n",
+	       len >> 30, TOUCHED, pass, n);
+	CHECK(pass < 20, "two passes took %.1f s", pass);
+	CHECK(n <= 2, "touched pages not merged (%zu frames)", n);
+	t0 = now();
+	set_run("2");
+	unmerge = now() - t0;
+	n = frames(p, len);
+	printf("run=2 in %.2f s; %zu frames after it\n", unmerge, n);
+	CHECK(unmerge < 20, "run=2 took %.1f s", unmerge);
+	CHECK(n == TOUCHED, "pages still merged after run=2 (%zu frames)", n);
+	for (i = 0; i < TOUCHED; i++) {
+		char *q = page_at(p, len, i);
+
+		CHECK(q[0] == 'a' + (int)(i % 2) && q[PAGE - 1] == q[0], "page %zu changed", i);
+	}
+	set_run("1");
+	printf("sparse: %d failures\n", failures);
+	return failures ? 1 : 0;
+}
