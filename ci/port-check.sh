@@ -8,7 +8,9 @@
 #     with an offset, with fuzz (to be read: it may apply at the wrong place), or rejected;
 #  2. whether the flag bits the patch takes (VM_UNMERGEABLE, MMF_VM_MERGE_NONE) are free;
 #  3. the kernel functions and macros the patch's new files and the module's C glue call,
-#     whose declaration changed between KVER's tree and SRC_DIR, or that SRC_DIR lacks.
+#     whose declaration changed between KVER's tree and SRC_DIR, or that SRC_DIR lacks;
+#  4. the constants they name (VM_*, MMF_*, the vm_flags bits named in INIT_VM_FLAG(),
+#     ...) that KVER's tree defines and SRC_DIR does not.
 # Exit status 0 when all hunks apply exactly or with an offset, the bits are free and no
 # function changed; 1 otherwise (a port is needed, and this says where).
 set -euo pipefail
@@ -81,4 +83,24 @@ while read -r fn; do
 done < "$work/used"
 echo "functions: $(wc -l < "$work/used") names called by mm/ksm_hooks.c, ksm_hooks.h and the glue; $changed changed, $missing not found"
 [ $changed = 0 ] && [ $missing = 0 ] || status=1
+
+# 4. Constants: macros, enum entries and vm_flags bit names.
+defined() {  # every #define name, enum entry and DECLARE_VMA_BIT name of tree $1
+  grep -rhoE '^[[:space:]]*#[[:space:]]*define[[:space:]]+[A-Z][A-Z0-9_]+|^[[:space:]]+[A-Z][A-Z0-9_]+[[:space:]]*(=[^=]|,)|DECLARE_VMA_BIT(_ALIAS)?\([A-Z0-9_]+' \
+    "$1/include/linux" "$1/mm" "$1/arch/x86/include" --include='*.h' --include='*.c' 2>/dev/null |
+    sed -E 's/^[[:space:]]*#[[:space:]]*define[[:space:]]+//; s/^[[:space:]]+//; s/[[:space:]]*(=.*|,)$//;
+            s/^DECLARE_VMA_BIT(_ALIAS)?\(/VMA_/; /^VMA_/s/$/_BIT/' | sort -u
+}
+defined "$base" > "$work/def.base"; defined "$src" > "$work/def.src"
+cat "$work/new.c" "$UKSM_ROOT/module/glue/glue.c" | sed 's#/\*.*\*/##g; s#//.*##' |
+  { grep -oE '\b[A-Z][A-Z0-9_]{2,}\b|INIT_VM_FLAG\([A-Z0-9_]+\)' || true; } |
+  sed -E 's/^INIT_VM_FLAG\(([A-Z0-9_]+)\)$/VMA_\1_BIT/' | sort -u > "$work/consts"
+lost=0
+while read -r c; do
+  if grep -qx "$c" "$work/def.base" && ! grep -qx "$c" "$work/def.src"; then
+    echo "constant: $c: not defined in $src"; lost=$((lost + 1))
+  fi
+done < "$work/consts"
+echo "constants: $(wc -l < "$work/consts") names used; $lost not defined in $src"
+[ $lost = 0 ] || status=1
 exit $status

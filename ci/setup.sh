@@ -10,6 +10,7 @@ packages=(
   flex bison bc libelf-dev libssl-dev cpio kmod xz-utils patch rsync
   qemu-system-x86 busybox-static
   linux-source-6.12
+  debian-archive-keyring
   libnuma-dev libc6-dev gcc make
 )
 
@@ -28,6 +29,29 @@ if ! "$BINDGEN" --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
   echo "setup: installing bindgen-cli $BINDGEN_VERSION from crates.io"
   cargo install --locked --quiet bindgen-cli --version "$BINDGEN_VERSION" --root "$UKSM_CACHE/tools"
 fi
+
+# Kernel sources that Debian 12 does not carry (versions/*/source with another DEB_SUITE):
+# downloaded by apt from that suite through a temporary sources list, checked against the
+# suite's signed index, unpacked into the cache. The system's sources stay as they are.
+fetch_source() {
+  local vfile=$1 DEB_PACKAGE DEB_SUITE TARBALL
+  . "$vfile"
+  [ "$DEB_SUITE" != bookworm ] && [ ! -f "$TARBALL" ] || return 0
+  local tmp; tmp=$(mktemp -d)
+  mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $DEB_SUITE main" > "$tmp/sources.list"
+  local opts=(-o Dir::Etc::SourceList="$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null
+              -o Dir::State::Lists="$tmp/lists" -o Dir::Cache="$tmp" -o APT::Get::List-Cleanup=0)
+  echo "setup: downloading $DEB_PACKAGE from $DEB_SUITE"
+  apt-get "${opts[@]}" -qq update
+  (cd "$tmp" && apt-get "${opts[@]}" -qq download "$DEB_PACKAGE")
+  local dir=${TARBALL%/usr/src/*}
+  rm -rf "$dir"; mkdir -p "$dir"
+  dpkg-deb -x "$tmp"/"$DEB_PACKAGE"_*.deb "$dir"
+  rm -rf "$tmp"
+  [ -f "$TARBALL" ] || { echo "setup: $DEB_PACKAGE has no $TARBALL" >&2; exit 1; }
+}
+for vfile in "$UKSM_ROOT"/versions/*/source; do fetch_source "$vfile"; done
 
 "$RUSTC" --version | grep -q '^rustc 1\.' || { echo "setup: $RUSTC is not usable" >&2; exit 1; }
 echo "setup: ok ($("$RUSTC" --version), bindgen $("$BINDGEN" --version | awk '{print $2}'), clang $(clang-19 --version | head -1 | awk '{print $4}'))"

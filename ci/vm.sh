@@ -26,7 +26,7 @@ exec 9> "$vmdir/lock"
 flock -n 9 || { echo "vm: another run is using $vmdir" >&2; exit 1; }
 rm -rf "$root"; mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,lib/modules,tests,extra}
 cp /bin/busybox "$root/bin/busybox"
-make -s -C "$UKSM_ROOT" KDIR="$kdir" "${KMAKE_ARGS[@]}" modules_install \
+make -s -C "$UKSM_CACHE/module-$KVER" KDIR="$kdir" "${KMAKE_ARGS[@]}" modules_install \
   INSTALL_MOD_PATH="$root" INSTALL_MOD_DIR=extra INSTALL_MOD_STRIP= DEPMOD=true >/dev/null
 cp "$kdir"/modules.order "$kdir"/modules.builtin "$kdir"/modules.builtin.modinfo "$root/lib/modules/$release/" 2>/dev/null || true
 depmod -b "$root" "$release"

@@ -5,5 +5,5 @@ set -euo pipefail
 kdir=$UKSM_CACHE/linux-$KVER/tree
 echo "kernel image:   $kdir/arch/x86/boot/bzImage ($(cat "$kdir/include/config/kernel.release" 2>/dev/null || echo 'not built'))"
 echo "kernel tree:    $kdir (KDIR for 'make KDIR=... modules')"
-echo "uksm.ko:        $UKSM_ROOT/uksm.ko$([ -f "$UKSM_ROOT/uksm.ko" ] || echo ' (not built: ci/module.sh)')"
+echo "uksm.ko:        $UKSM_CACHE/module-$KVER/uksm.ko$([ -f "$UKSM_CACHE/module-$KVER/uksm.ko" ] || echo ' (not built: ci/module.sh)')"
 echo "last initramfs: $UKSM_CACHE/vm-$KVER/initramfs.gz"

@@ -185,7 +185,7 @@ impl Registry {
 
     /// The first tracked VMA with a key at or after `from` whose mm still has users.
     pub(crate) fn next_target(&mut self, from: usize) -> Option<Target> {
-        let mut cursor = self.slots.cursor_lower_bound(&from)?;
+        let mut cursor = cursor_from(&mut self.slots, &from)?;
         loop {
             let (&key, slot) = cursor.current();
             // SAFETY: the slot is in the tree, so its VMA, and hence its mm, are alive.
@@ -221,12 +221,12 @@ impl MmSnapshot {
     pub(crate) fn take() -> Result<Self> {
         let mut cap = 256;
         loop {
-            let mut raw: KVec<*mut mm_struct> = KVec::with_capacity(cap, GFP_KERNEL)?;
+            let mut raw: KVec<*mut mm_struct> = KVec::new();
+            raw.extend_with(cap, core::ptr::null_mut(), GFP_KERNEL)?;
             let mut mms: KVec<MmRef> = KVec::with_capacity(cap, GFP_KERNEL)?;
-            // SAFETY: `raw` has room for `cap` pointers; the glue writes at most `cap`.
+            // SAFETY: `raw` holds `cap` pointers; the glue writes at most `cap`.
             let found = unsafe { sys::uksm_collect_mms(raw.as_mut_ptr(), cap) };
-            // SAFETY: the glue initialised min(found, cap) entries.
-            unsafe { raw.set_len(found.min(cap)) };
+            let raw = &mut raw[..found.min(cap)];
             raw.sort_unstable();
             let mut last = core::ptr::null_mut();
             for &mm in raw.iter() {
@@ -266,4 +266,24 @@ impl MmSnapshot {
             unsafe { sys::uksm_cond_resched() };
         }
     }
+}
+
+/// A cursor that moves through `tree` from the first key at or after `key` (the kernel
+/// crate renamed it; see Kbuild).
+#[cfg(not(uksm_rbtree_cursor_mut))]
+fn cursor_from<'a, K: Ord, V>(
+    tree: &'a mut RBTree<K, V>,
+    key: &K,
+) -> Option<kernel::rbtree::Cursor<'a, K, V>> {
+    tree.cursor_lower_bound(key)
+}
+
+/// A cursor that moves through `tree` from the first key at or after `key` (the kernel
+/// crate renamed it; see Kbuild).
+#[cfg(uksm_rbtree_cursor_mut)]
+fn cursor_from<'a, K: Ord, V>(
+    tree: &'a mut RBTree<K, V>,
+    key: &K,
+) -> Option<kernel::rbtree::CursorMut<'a, K, V>> {
+    tree.cursor_lower_bound_mut(key)
 }

@@ -69,7 +69,6 @@ use core::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
-use kernel::time::Ktime;
 
 /// The running uksmd thread.
 pub(crate) struct Thread {
@@ -524,7 +523,7 @@ extern "C" fn uksm_rs_thread_main(_data: *mut c_void) -> c_int {
         return 0;
     };
     let mut scanner = Scanner::new();
-    let mut last_stats = Ktime::ktime_get();
+    let mut last_stats = sys::now_ms();
     while !should_stop() {
         let running = tunables::get(Id::Run) == 1;
         if running && !scanner.round(uksm) {
@@ -537,11 +536,11 @@ extern "C" fn uksm_rs_thread_main(_data: *mut c_void) -> c_int {
         };
         let interval_ms = tunables::get(Id::StatsIntervalSecs) as i64 * 1000;
         if interval_ms > 0 {
-            if (Ktime::ktime_get() - last_stats).to_ms() >= interval_ms {
+            if (sys::now_ms() - last_stats) >= interval_ms {
                 uksm.log_stats("stats");
-                last_stats = Ktime::ktime_get();
+                last_stats = sys::now_ms();
             }
-            let until_stats = interval_ms - (Ktime::ktime_get() - last_stats).to_ms();
+            let until_stats = interval_ms - (sys::now_ms() - last_stats);
             if timeout_ms < 0 || until_stats < timeout_ms {
                 timeout_ms = until_stats.max(0);
             }

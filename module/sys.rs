@@ -98,6 +98,7 @@ extern "C" {
     pub(crate) fn uksm_lru_add_drain_all();
     pub(crate) fn uksm_ksm_zero_pages() -> c_long;
     pub(crate) fn uksm_mm_ksm_zero_pages(mm: *mut mm_struct) -> c_long;
+    pub(crate) fn uksm_now_ms() -> i64;
     pub(crate) fn uksm_random_u64() -> u64;
     pub(crate) fn uksm_signal_pending() -> bool;
 
@@ -141,4 +142,10 @@ extern "C" {
     pub(crate) fn ksm_hooks_node_release(node: *mut ksm_stable_node, force: bool) -> c_int;
     pub(crate) fn ksm_hooks_break(vma: *mut vm_area_struct, addr: usize) -> c_int;
     pub(crate) fn ksm_hooks_set_unmerging(unmerging: bool);
+}
+
+/// Milliseconds of the monotonic clock (the kernel's `ktime_get()`).
+pub(crate) fn now_ms() -> i64 {
+    // SAFETY: takes no arguments and may be called from any context.
+    unsafe { uksm_now_ms() }
 }

@@ -43,7 +43,7 @@ fn set(t: &Tunable, input: &[u8], origin: &str) -> Result {
                     origin,
                     name,
                     BStr::from_bytes(input),
-                    err
+                    format_args!("{err}")
                 );
             } else {
                 pr_warn!(
@@ -51,7 +51,7 @@ fn set(t: &Tunable, input: &[u8], origin: &str) -> Result {
                     origin,
                     name,
                     input.len(),
-                    err
+                    format_args!("{err}")
                 );
             }
             Err(EINVAL)

@@ -20,8 +20,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::rbtree::RBTreeNodeReservation;
 use kernel::sync::{Mutex, SpinLock};
-use kernel::time::Ktime;
-use kernel::{new_mutex, new_spinlock, pin_init};
+use kernel::{new_mutex, new_spinlock};
 
 mod hooks;
 mod merge;
@@ -49,10 +48,20 @@ pub mod logic {
 use logic::tunable::Id;
 use registry::{MmSnapshot, Registry};
 
+#[cfg(not(uksm_module_authors))]
 module! {
     type: UksmModule,
     name: "uksm",
     author: "UKSM developers",
+    description: "Ultra Kernel Samepage Merging: system-wide merging of identical anonymous pages",
+    license: "GPL",
+}
+
+#[cfg(uksm_module_authors)]
+module! {
+    type: UksmModule,
+    name: "uksm",
+    authors: ["UKSM developers"],
     description: "Ultra Kernel Samepage Merging: system-wide merging of identical anonymous pages",
     license: "GPL",
 }
@@ -83,7 +92,8 @@ pub(crate) struct Uksm {
     rmap_repairs: AtomicU64,
     /// Allocations that failed: a VMA left untracked. Nothing else depends on them.
     alloc_failures: AtomicU64,
-    loaded_at: Ktime,
+    /// When the module was loaded, in milliseconds of the monotonic clock.
+    loaded_at_ms: i64,
 }
 
 static STATE: AtomicPtr<Uksm> = AtomicPtr::new(ptr::null_mut());
@@ -102,7 +112,7 @@ impl Uksm {
             rmap_repairs: AtomicU64::new(0),
             pages_merged: AtomicU64::new(0),
             alloc_failures: AtomicU64::new(0),
-            loaded_at: Ktime::ktime_get(),
+            loaded_at_ms: sys::now_ms(),
         })
     }
 
@@ -202,7 +212,7 @@ impl Uksm {
 
     /// Seconds since load.
     fn uptime_secs(&self) -> i64 {
-        (Ktime::ktime_get() - self.loaded_at).to_ms() / 1000
+        (sys::now_ms() - self.loaded_at_ms) / 1000
     }
 
     /// The statistics line printed at load, periodically and at unload.

@@ -13,6 +13,8 @@ for p in sysfs_input ksm_dup dup_workload zero_pages zero_bench merge_pages opto
   gcc "${cflags[@]}" -o "$out/$p" "$src/$p.c"
 done
 st=$kc/tree/tools/testing/selftests/mm
-ksm_cflags=(-static -O2 -w -U_FORTIFY_SOURCE -I "$kc/tree" -isystem "$kc/tree/tools/include/uapi" -isystem "$kc/headers/include")
-gcc "${ksm_cflags[@]}" -o "$out/ksm/ksm_functional_tests" "$st/ksm_functional_tests.c" "$st/vm_util.c" "$st/thp_settings.c"
-gcc "${ksm_cflags[@]}" -o "$out/ksm/ksm_tests" "$st/ksm_tests.c" "$st/vm_util.c" "$st/thp_settings.c" -lnuma
+ksm_cflags=(-static -O2 -w -U_FORTIFY_SOURCE -I "$kc/tree" -I "$st/.." -isystem "$kc/tree/tools/include/uapi" -isystem "$kc/headers/include")
+# 6.12 calls the THP helpers thp_settings.c, 7.3 hugepage_settings.c.
+for settings in "$st/thp_settings.c" "$st/hugepage_settings.c"; do [ -f "$settings" ] && break; done
+gcc "${ksm_cflags[@]}" -o "$out/ksm/ksm_functional_tests" "$st/ksm_functional_tests.c" "$st/vm_util.c" "$settings"
+gcc "${ksm_cflags[@]}" -o "$out/ksm/ksm_tests" "$st/ksm_tests.c" "$st/vm_util.c" "$settings" -lnuma

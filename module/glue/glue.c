@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C glue of uksm.ko: what the Rust crate cannot reach through the 6.12 `kernel` crate.
+ * C glue of uksm.ko: what the Rust crate cannot reach through the `kernel` crate of
+ * every supported version (6.12 and 7.3). The few differences between the kernels are
+ * here, each behind a test of the feature it depends on.
  *
  *  - the ksm_hooks registration table (include/linux/ksm_hooks.h is not in the bindings);
- *  - module parameters and the /sys/kernel/mm/uksm/ attributes (no Rust abstraction in
- *    6.12): both forward to the tunable table in Rust, which validates and stores values;
+ *  - module parameters and the /sys/kernel/mm/uksm/ attributes (6.12 has no Rust
+ *    abstraction for either, 7.3 none for sysfs attributes): both forward to the tunable
+ *    table in Rust, which validates and stores values;
  *  - one-line wrappers of static inline functions and macros (mmap locks, wait_event,
  *    kthread_run, vm_area_struct fields, the process list walk).
  *
@@ -327,8 +330,15 @@ bool uksm_vma_uffd_armed(struct vm_area_struct *vma)
  */
 bool uksm_vma_opted_out(struct vm_area_struct *vma)
 {
-	return (READ_ONCE(vma->vm_flags) & VM_UNMERGEABLE) ||
-	       test_bit(MMF_VM_MERGE_NONE, &vma->vm_mm->flags);
+	struct mm_struct *mm = vma->vm_mm;
+
+	if (READ_ONCE(vma->vm_flags) & VM_UNMERGEABLE)
+		return true;
+#ifdef NUM_MM_FLAG_BITS		/* mm flags became a bitmap (Linux 6.18) */
+	return mm_flags_test(MMF_VM_MERGE_NONE, mm);
+#else
+	return test_bit(MMF_VM_MERGE_NONE, &mm->flags);
+#endif
 }
 
 unsigned long uksm_vma_start(const struct vm_area_struct *vma)
@@ -399,6 +409,12 @@ long uksm_ksm_zero_pages(void)
 long uksm_mm_ksm_zero_pages(struct mm_struct *mm)
 {
 	return mm_ksm_zero_pages(mm);
+}
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+s64 uksm_now_ms(void)
+{
+	return ktime_to_ms(ktime_get());
 }
 
 u64 uksm_random_u64(void)

@@ -58,6 +58,7 @@ void uksm_put_page(struct page *page);
 void uksm_lru_add_drain_all(void);
 long uksm_ksm_zero_pages(void);
 long uksm_mm_ksm_zero_pages(struct mm_struct *mm);
+s64 uksm_now_ms(void);
 u64 uksm_random_u64(void);
 bool uksm_signal_pending(void);
 
