@@ -41,7 +41,8 @@ fetch_source() {
   mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $DEB_SUITE main" > "$tmp/sources.list"
   local opts=(-o Dir::Etc::SourceList="$tmp/sources.list" -o Dir::Etc::SourceParts=/dev/null
-              -o Dir::State::Lists="$tmp/lists" -o Dir::Cache="$tmp" -o APT::Get::List-Cleanup=0)
+              -o Dir::State::Lists="$tmp/lists" -o Dir::Cache="$tmp" -o APT::Get::List-Cleanup=0
+              -o APT::Sandbox::User=root)  # the private directory is not _apt's to write
   echo "setup: downloading $DEB_PACKAGE from $DEB_SUITE"
   apt-get "${opts[@]}" -qq update
   (cd "$tmp" && apt-get "${opts[@]}" -qq download "$DEB_PACKAGE")

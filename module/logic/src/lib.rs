@@ -6,7 +6,9 @@
 //! file must stay `no_std`, allocation-free and free of Cargo dependencies.
 #![no_std]
 
+pub mod governor;
 pub mod hash;
+pub mod ladder;
 pub mod node_key;
 pub mod tunable;
 pub mod unstable;

@@ -210,7 +210,10 @@ mod tests {
     }
 
     fn loc(key: usize) -> Loc {
-        Loc { key, addr: key * 4096 }
+        Loc {
+            key,
+            addr: key * 4096,
+        }
     }
 
     fn found(t: &Table<Vec<Entry>>, key: Key) -> Vec<Loc> {

@@ -1,0 +1,358 @@
+//! The CPU governor: how many pages uksmd samples in each rung per batch, and how long it
+//! sleeps after a batch, so that its CPU use stays within the budget of the rungs it worked
+//! in, and never above `max_cpu_percentage` of one CPU (UKSM's governor, §2.16 of the
+//! algorithm notes).
+//!
+//! CPU shares are in units of 1/10000 of one CPU ([`ONE_CPU`]). Each rung of the sampling
+//! ladder has a share ([`CpuRatio`]): a fixed one, or a fraction of `max_cpu_percentage`.
+//! A batch that ran `r` ns at share `s` is followed by a sleep of `r * (10000 - s) / s` ns,
+//! so that `r / (r + sleep) = s / 10000`; a rung's quota of pages per batch is the run
+//! time its share allows after one base sleep, divided by the measured cost of one page
+//! ([`PageCost`]). The presets ([`PRESETS`]) are UKSM's.
+
+use core::fmt;
+
+/// Rungs of the sampling ladder.
+pub const RUNGS: usize = 4;
+/// One whole CPU, in the units of a CPU share.
+pub const ONE_CPU: u32 = 10_000;
+/// The longest sleep after a batch (UKSM's cap), in ns.
+pub const MAX_SLEEP_NS: u64 = 1_000_000_000;
+
+/// The CPU share of one rung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuRatio {
+    /// A fixed share, 1..=9999 of [`ONE_CPU`].
+    Fixed(u32),
+    /// `max_cpu_percentage` divided by this, 1..=100 (written `MAX/n`).
+    OfMax(u32),
+}
+
+impl CpuRatio {
+    /// The share in units of 1/10000 of a CPU, with `max_cpu_percentage` = `max_pct`:
+    /// at least 1, at most `max_pct` of a CPU.
+    pub fn share(self, max_pct: u32) -> u32 {
+        let cap = max_pct.clamp(1, 100) * 100;
+        let share = match self {
+            CpuRatio::Fixed(r) => r,
+            CpuRatio::OfMax(n) => cap / n.max(1),
+        };
+        share.clamp(1, cap)
+    }
+}
+
+impl fmt::Display for CpuRatio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CpuRatio::Fixed(r) => write!(f, "{r}"),
+            CpuRatio::OfMax(n) => write!(f, "MAX/{n}"),
+        }
+    }
+}
+
+/// A governor preset: the rungs' shares and cover times, and the CPU ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preset {
+    /// Name written to and read from `cpu_governor`.
+    pub name: &'static str,
+    /// CPU share of each rung (`cpu_ratios`).
+    pub cpu_ratios: [CpuRatio; RUNGS],
+    /// Time in which each rung covers its pages once, in ms (`eval_intervals`).
+    pub eval_intervals_ms: [u32; RUNGS],
+    /// Ceiling of uksmd's CPU use, in percent of one CPU (`max_cpu_percentage`).
+    pub max_cpu_percentage: u32,
+}
+
+use CpuRatio::{Fixed, OfMax};
+
+/// UKSM's presets, by increasing restraint. `full` lets uksmd use up to 95 % of a CPU where
+/// duplicates are found fast; every preset samples memory where nothing is found in rung 0,
+/// at 0.1-0.2 % of a CPU.
+pub const PRESETS: [Preset; 4] = [
+    Preset {
+        name: "full",
+        cpu_ratios: [Fixed(20), Fixed(40), OfMax(4), OfMax(1)],
+        eval_intervals_ms: [1000, 500, 200, 50],
+        max_cpu_percentage: 95,
+    },
+    Preset {
+        name: "medium",
+        cpu_ratios: [Fixed(20), Fixed(30), OfMax(4), OfMax(1)],
+        eval_intervals_ms: [1000, 500, 400, 100],
+        max_cpu_percentage: 50,
+    },
+    Preset {
+        name: "low",
+        cpu_ratios: [Fixed(10), Fixed(20), OfMax(2), OfMax(1)],
+        eval_intervals_ms: [1500, 1000, 1000, 250],
+        max_cpu_percentage: 20,
+    },
+    Preset {
+        name: "quiet",
+        cpu_ratios: [Fixed(10), Fixed(20), Fixed(40), Fixed(75)],
+        eval_intervals_ms: [2000, 1000, 1000, 1000],
+        max_cpu_percentage: 1,
+    },
+];
+
+/// The preset named by `input` (one optional trailing newline), or `None`.
+pub fn preset(input: &[u8]) -> Option<&'static Preset> {
+    let input = input.strip_suffix(b"\n").unwrap_or(input);
+    PRESETS.iter().find(|p| p.name.as_bytes() == input)
+}
+
+/// Why a list of rung values was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListError {
+    /// Not exactly [`RUNGS`] values separated by single spaces (one trailing newline
+    /// allowed).
+    Count,
+    /// A value that is not a plain decimal number (or `MAX/n`, where allowed).
+    NotANumber,
+    /// A value outside its range.
+    OutOfRange {
+        /// Smallest accepted value.
+        min: u32,
+        /// Largest accepted value.
+        max: u32,
+    },
+}
+
+impl fmt::Display for ListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListError::Count => write!(f, "need {RUNGS} values separated by spaces"),
+            ListError::NotANumber => f.write_str("a value is not a plain decimal number"),
+            ListError::OutOfRange { min, max } => write!(f, "a value is not in {min}..={max}"),
+        }
+    }
+}
+
+fn number(token: &[u8], min: u32, max: u32) -> Result<u32, ListError> {
+    if token.is_empty() || token.len() > 10 || !token.iter().all(u8::is_ascii_digit) {
+        return Err(ListError::NotANumber);
+    }
+    let value = token.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+    if value < u64::from(min) || value > u64::from(max) {
+        return Err(ListError::OutOfRange { min, max });
+    }
+    Ok(value as u32)
+}
+
+fn tokens(input: &[u8]) -> Result<[&[u8]; RUNGS], ListError> {
+    let input = input.strip_suffix(b"\n").unwrap_or(input);
+    let mut out: [&[u8]; RUNGS] = [&[]; RUNGS];
+    let mut n = 0;
+    for token in input.split(|&b| b == b' ') {
+        if n == RUNGS {
+            return Err(ListError::Count);
+        }
+        out[n] = token;
+        n += 1;
+    }
+    if n != RUNGS || out.iter().any(|t| t.is_empty()) {
+        return Err(ListError::Count);
+    }
+    Ok(out)
+}
+
+/// Parses `cpu_ratios`: four shares, each 1..=9999 (of 10000) or `MAX/n` with n 1..=100.
+pub fn parse_cpu_ratios(input: &[u8]) -> Result<[CpuRatio; RUNGS], ListError> {
+    let t = tokens(input)?;
+    let mut out = [Fixed(1); RUNGS];
+    for (o, token) in out.iter_mut().zip(t) {
+        *o = match token.strip_prefix(b"MAX/") {
+            Some(n) => OfMax(number(n, 1, 100)?),
+            None => Fixed(number(token, 1, ONE_CPU - 1)?),
+        };
+    }
+    Ok(out)
+}
+
+/// Parses `eval_intervals`: four cover times in ms, each 10..=600000, from the fastest
+/// rung's down (each at most the one below it, or the ladder would be upside down).
+pub fn parse_eval_intervals(input: &[u8]) -> Result<[u32; RUNGS], ListError> {
+    let t = tokens(input)?;
+    let mut out = [0; RUNGS];
+    for (o, token) in out.iter_mut().zip(t) {
+        *o = number(token, 10, 600_000)?;
+    }
+    if out.windows(2).any(|w| w[1] > w[0]) {
+        return Err(ListError::OutOfRange {
+            min: 10,
+            max: out[0],
+        });
+    }
+    Ok(out)
+}
+
+/// The sleep after a batch that ran `run_ns` at `share`, so that the batch and the sleep
+/// together use `share` of a CPU; at most [`MAX_SLEEP_NS`].
+pub fn sleep_after(run_ns: u64, share: u32) -> u64 {
+    let share = u64::from(share.clamp(1, ONE_CPU));
+    let sleep = u128::from(run_ns) * u128::from(u64::from(ONE_CPU) - share) / u128::from(share);
+    sleep.min(u128::from(MAX_SLEEP_NS)) as u64
+}
+
+/// The run time that `share` allows next to a sleep of `sleep_ns`.
+pub fn run_allowed(sleep_ns: u64, share: u32) -> u64 {
+    let share = u64::from(share.clamp(1, ONE_CPU - 1));
+    (u128::from(sleep_ns) * u128::from(share) / u128::from(u64::from(ONE_CPU) - share))
+        .min(u128::from(u64::MAX)) as u64
+}
+
+/// Pages a rung at `share` may sample in one batch, next to a sleep of `sleep_ns`, when
+/// one page costs `page_ns`: at least 1.
+pub fn quota(sleep_ns: u64, share: u32, page_ns: u64) -> u64 {
+    (run_allowed(sleep_ns, share) / page_ns.max(1)).max(1)
+}
+
+/// The measured CPU cost of sampling one page, as UKSM keeps it: an exponential moving
+/// average (20 % new, 80 % old) that follows a burst (a sample above 10 times the average)
+/// only by doubling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCost {
+    ns: u64,
+}
+
+impl PageCost {
+    /// The cost assumed before anything is measured (UKSM's 500 ns).
+    pub const INITIAL_NS: u64 = 500;
+
+    /// A fresh average.
+    pub const fn new() -> Self {
+        PageCost {
+            ns: Self::INITIAL_NS,
+        }
+    }
+
+    /// The average, in ns per page.
+    pub fn ns(&self) -> u64 {
+        self.ns
+    }
+
+    /// Adds a batch that sampled `pages` in `run_ns`.
+    pub fn add(&mut self, run_ns: u64, pages: u64) {
+        if pages == 0 {
+            return;
+        }
+        let cur = (run_ns / pages).max(1);
+        self.ns = if cur > self.ns.saturating_mul(10) {
+            self.ns.saturating_mul(2)
+        } else {
+            (cur.saturating_mul(20) + self.ns.saturating_mul(80)) / 100
+        }
+        .max(1);
+    }
+}
+
+impl Default for PageCost {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_by_name() {
+        assert_eq!(preset(b"full").unwrap().max_cpu_percentage, 95);
+        assert_eq!(preset(b"quiet\n").unwrap().max_cpu_percentage, 1);
+        assert!(preset(b"ful").is_none());
+        assert!(preset(b"full ").is_none());
+        assert!(preset(b"").is_none());
+    }
+
+    #[test]
+    fn shares() {
+        assert_eq!(Fixed(20).share(95), 20);
+        assert_eq!(OfMax(4).share(95), 2375);
+        assert_eq!(OfMax(1).share(95), 9500);
+        // A fixed share above the ceiling is held to it: quiet's rungs at 1 %.
+        assert_eq!(Fixed(75).share(1), 75);
+        assert_eq!(Fixed(400).share(1), 100);
+        assert_eq!(OfMax(100).share(1), 1);
+    }
+
+    #[test]
+    fn lists() {
+        assert_eq!(
+            parse_cpu_ratios(b"20 40 MAX/4 MAX/1\n"),
+            Ok([Fixed(20), Fixed(40), OfMax(4), OfMax(1)])
+        );
+        assert_eq!(parse_cpu_ratios(b"20 40 MAX/4"), Err(ListError::Count));
+        assert_eq!(parse_cpu_ratios(b"20 40 MAX/4 1 2"), Err(ListError::Count));
+        assert_eq!(parse_cpu_ratios(b"20  40 MAX/4 1"), Err(ListError::Count));
+        assert_eq!(
+            parse_cpu_ratios(b"0 40 MAX/4 1"),
+            Err(ListError::OutOfRange { min: 1, max: 9999 })
+        );
+        assert_eq!(
+            parse_cpu_ratios(b"10000 40 MAX/4 1"),
+            Err(ListError::OutOfRange { min: 1, max: 9999 })
+        );
+        assert_eq!(
+            parse_cpu_ratios(b"20 40 MAX/0 1"),
+            Err(ListError::OutOfRange { min: 1, max: 100 })
+        );
+        assert_eq!(
+            parse_cpu_ratios(b"20 -40 MAX/4 1"),
+            Err(ListError::NotANumber)
+        );
+        assert_eq!(
+            parse_cpu_ratios(b"20 40 max/4 1"),
+            Err(ListError::NotANumber)
+        );
+        assert_eq!(
+            parse_cpu_ratios(b"99999999999 40 MAX/4 1"),
+            Err(ListError::NotANumber)
+        );
+        assert_eq!(
+            parse_eval_intervals(b"1000 500 200 50\n"),
+            Ok([1000, 500, 200, 50])
+        );
+        assert!(parse_eval_intervals(b"50 200 500 1000").is_err());
+        assert!(parse_eval_intervals(b"1000 500 200 5").is_err());
+    }
+
+    #[test]
+    fn sleep_keeps_the_share() {
+        // 1 ms of work at 0.2 % of a CPU: 499 ms of sleep.
+        assert_eq!(sleep_after(1_000_000, 20), 499_000_000);
+        // At 95 %: a twentieth of the run.
+        assert_eq!(sleep_after(19_000_000, 9500), 1_000_000);
+        // Capped.
+        assert_eq!(sleep_after(u64::MAX, 1), MAX_SLEEP_NS);
+        for share in [1, 20, 75, 2375, 9500, 9999] {
+            for sleep in [1_000_000u64, 100_000_000] {
+                let run = run_allowed(sleep, share);
+                // run / (run + sleep) is the share, to rounding.
+                let got = run as u128 * ONE_CPU as u128 / (run as u128 + sleep as u128);
+                assert!(
+                    got <= share as u128 && got + 1 >= share as u128,
+                    "{share} {sleep} {got}"
+                );
+            }
+        }
+        assert_eq!(quota(100_000_000, 20, 500), 400);
+        assert_eq!(quota(100_000_000, 1, 1_000_000), 1);
+    }
+
+    #[test]
+    fn page_cost_average() {
+        let mut c = PageCost::new();
+        c.add(1_000_000, 1000); // 1000 ns per page
+        assert_eq!(c.ns(), (20 * 1000 + 80 * 500) / 100);
+        let before = c.ns();
+        c.add(100_000_000, 1000); // a burst: 100 us per page
+        assert_eq!(c.ns(), 2 * before);
+        for _ in 0..100 {
+            c.add(3_000, 1);
+        }
+        assert!((2_900..=3_000).contains(&c.ns()), "{}", c.ns());
+        c.add(5, 0);
+        assert!(c.ns() > 0);
+    }
+}

@@ -1,0 +1,367 @@
+//! The sampling ladder's decisions (UKSM's `judge_slot` and rung arithmetic, §2.14 of the
+//! algorithm notes): which rung a VMA moves to after a visit, and how sparsely a rung
+//! samples its pages.
+//!
+//! A VMA's yield over a visit is the merges its samples found, less the merged pages of
+//! the VMA that writes broke meanwhile, per sampled page. A VMA that yields at least
+//! `abundant_threshold` percent climbs one rung, one that yields less steps down one; a
+//! VMA whose writes broke more than `thrash_threshold` percent of what it merged yields
+//! nothing, whatever it merged. A VMA that has been sampled all over (a full pass) goes
+//! back to rung 0, so that memory whose duplicates are all merged costs rung 0's share
+//! only; it climbs again as soon as its samples find new duplicates.
+
+use crate::governor::RUNGS;
+
+/// The ladder's thresholds, in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Yield at or above which a VMA climbs (`abundant_threshold`, UKSM's default 10).
+    pub abundant: u32,
+    /// Broken-by-write share of merges above which a VMA counts as thrashing
+    /// (`thrash_threshold`, UKSM's default 50); 0 turns the filter off, and with it the
+    /// return to rung 0 after a full pass.
+    pub thrash: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            abundant: 10,
+            thrash: 50,
+        }
+    }
+}
+
+/// What a VMA's samples found during one visit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Visit {
+    /// Pages sampled.
+    pub sampled: u64,
+    /// Pages merged by those samples (new merges only).
+    pub merged: u64,
+    /// Merged pages of the VMA that writes broke since the last visit.
+    pub broken: u64,
+    /// The VMA has now been sampled all over since it entered its rung.
+    pub pass_done: bool,
+}
+
+/// Whether writes broke more than `thrash` percent of what the VMA merged.
+pub fn thrashing(visit: &Visit, thrash: u32) -> bool {
+    thrash != 0 && visit.broken > 0 && visit.broken * 100 > u64::from(thrash) * visit.merged
+}
+
+/// The visit's yield in percent of the pages sampled: net new merges per sample, 0 for a
+/// thrashing VMA.
+pub fn yield_pct(visit: &Visit, thrash: u32) -> u64 {
+    if visit.sampled == 0 || thrashing(visit, thrash) {
+        return 0;
+    }
+    visit.merged.saturating_sub(visit.broken) * 100 / visit.sampled
+}
+
+/// The rung a VMA in `rung` moves to after `visit`.
+pub fn judge(rung: usize, visit: &Visit, t: Thresholds) -> usize {
+    if visit.pass_done && t.thrash != 0 {
+        0
+    } else if yield_pct(visit, t.thrash) >= u64::from(t.abundant) {
+        (rung + 1).min(RUNGS - 1)
+    } else {
+        rung.saturating_sub(1)
+    }
+}
+
+/// The stride of a rung holding `pages` pages, which samples `quota` pages per batch, one
+/// batch every `period_ms`, and should cover its pages once every `cover_ms`: every
+/// `stride`-th page of the rung is sampled (at least 1, every page).
+pub fn stride(pages: u64, quota: u64, period_ms: u64, cover_ms: u64) -> u64 {
+    let per_cover = u128::from(quota) * u128::from(cover_ms) / u128::from(period_ms.max(1));
+    if per_cover == 0 {
+        return pages.max(1);
+    }
+    (u128::from(pages) / per_cover).clamp(1, u128::from(pages.max(1))) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::governor::{self, PageCost, PRESETS};
+    use std::eprintln;
+
+    #[test]
+    fn judging() {
+        let t = Thresholds::default();
+        let rich = Visit {
+            sampled: 100,
+            merged: 30,
+            broken: 0,
+            pass_done: false,
+        };
+        assert_eq!(judge(0, &rich, t), 1);
+        assert_eq!(judge(3, &rich, t), 3);
+        let poor = Visit {
+            sampled: 100,
+            merged: 2,
+            ..rich
+        };
+        assert_eq!(judge(2, &poor, t), 1);
+        assert_eq!(judge(0, &poor, t), 0);
+        // Merges broken by writes count against the yield; beyond the threshold the VMA
+        // yields nothing.
+        let broken = Visit { broken: 15, ..rich };
+        assert!(!thrashing(&broken, 50));
+        assert_eq!(yield_pct(&broken, t.thrash), 15);
+        let thrash = Visit { broken: 16, ..rich };
+        assert!(thrashing(&thrash, 50));
+        assert_eq!(yield_pct(&thrash, 50), 0);
+        assert_eq!(yield_pct(&thrash, 0), 14);
+        // A full pass sends the VMA back to rung 0, unless the thrash filter is off.
+        let done = Visit {
+            pass_done: true,
+            ..rich
+        };
+        assert_eq!(judge(3, &done, t), 0);
+        assert_eq!(judge(1, &done, Thresholds { thrash: 0, ..t }), 2);
+        assert_eq!(yield_pct(&Visit::default(), 50), 0);
+    }
+
+    #[test]
+    fn strides() {
+        // 1 GiB in rung 0 of `full`: 400 pages per 100 ms batch, cover in 1 s: 4000
+        // samples per cover, every 65th page.
+        assert_eq!(stride(262_144, 400, 100, 1000), 65);
+        assert_eq!(stride(100, 400, 100, 1000), 1);
+        assert_eq!(stride(0, 400, 100, 1000), 1);
+        assert_eq!(stride(1000, 0, 100, 1000), 1000);
+    }
+
+    /// A deterministic generator for the simulation.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn chance(&mut self, per_million: u64) -> bool {
+            self.next() % 1_000_000 < per_million
+        }
+    }
+
+    /// A synthetic VMA: `dup` of its pages (per million) have a copy elsewhere, writes
+    /// break `write` (per million) of its merged pages per batch. Pages are sampled in a
+    /// random order without repeats (a permutation, re-drawn when used up), as uksmd does.
+    struct Vma {
+        pages: u64,
+        dup: u64,
+        write: u64,
+        rung: usize,
+        merged: u64,
+        /// Pages of the current permutation already sampled.
+        seen: u64,
+        /// Duplicates neither merged nor sampled in the current permutation.
+        dups_unseen: u64,
+        visit: Visit,
+    }
+
+    impl Vma {
+        fn new(pages: u64, dup: u64, write: u64) -> Self {
+            Vma {
+                pages,
+                dup,
+                write,
+                rung: 0,
+                merged: 0,
+                seen: 0,
+                dups_unseen: pages * dup / 1_000_000,
+                visit: Visit::default(),
+            }
+        }
+
+        fn dups(&self) -> u64 {
+            self.pages * self.dup / 1_000_000
+        }
+
+        fn set_dup(&mut self, dup: u64) {
+            self.dup = dup;
+            let unseen = self.pages - self.seen;
+            self.dups_unseen = self.dups().saturating_sub(self.merged) * unseen / self.pages;
+        }
+    }
+
+    struct Sim {
+        vmas: [Vma; 5],
+        rng: Rng,
+        cost: PageCost,
+        cpu_ns: u64,
+        wall_ns: u64,
+    }
+
+    const PAGE_NS: u64 = 3_000; // one sampled page on the debug kernel
+    const SLEEP_NS: u64 = 100_000_000; // the base sleep, 100 ms
+
+    impl Sim {
+        fn new() -> Self {
+            Sim {
+                vmas: [
+                    Vma::new(65_536, 500_000, 0),      // 256 MiB, half duplicates
+                    Vma::new(262_144, 0, 0),           // 1 GiB of distinct pages
+                    Vma::new(262_144, 0, 0),           // another
+                    Vma::new(16_384, 400_000, 50_000), // rewritten all the time
+                    Vma::new(131_072, 0, 0),           // distinct now, duplicates later
+                ],
+                rng: Rng(0x9e37_79b9_7f4a_7c15),
+                cost: PageCost::new(),
+                cpu_ns: 0,
+                wall_ns: 0,
+            }
+        }
+
+        /// One batch of the governor with `preset` (index into PRESETS).
+        fn batch(&mut self, preset: usize, t: Thresholds) {
+            let p = &PRESETS[preset];
+            let mut run_ns = 0;
+            let mut top_share = 1;
+            for rung in 0..RUNGS {
+                let share = p.cpu_ratios[rung].share(p.max_cpu_percentage);
+                let quota = governor::quota(SLEEP_NS, share, self.cost.ns());
+                let pages: u64 = self
+                    .vmas
+                    .iter()
+                    .filter(|v| v.rung == rung)
+                    .map(|v| v.pages)
+                    .sum();
+                if pages == 0 {
+                    continue;
+                }
+                top_share = top_share.max(share);
+                let stride = stride(
+                    pages,
+                    quota,
+                    SLEEP_NS / 1_000_000,
+                    u64::from(p.eval_intervals_ms[rung]),
+                );
+                for v in self.vmas.iter_mut().filter(|v| v.rung == rung) {
+                    // The rung's quota, spread over its VMAs by size; a visit is the VMA's
+                    // part of one cover of the rung.
+                    let samples = (quota * v.pages / pages).max(1);
+                    let visit_len = (v.pages / stride).max(1);
+                    for _ in 0..samples {
+                        if v.seen == v.pages {
+                            v.seen = 0;
+                            v.dups_unseen = v.dups().saturating_sub(v.merged);
+                            v.visit.pass_done = true;
+                        }
+                        let unseen = v.pages - v.seen;
+                        if v.dups_unseen > 0 && self.rng.next() % unseen < v.dups_unseen {
+                            v.dups_unseen -= 1;
+                            v.merged += 1;
+                            v.visit.merged += 1;
+                        }
+                        v.seen += 1;
+                        v.visit.sampled += 1;
+                    }
+                    run_ns += samples * PAGE_NS;
+                    if v.visit.sampled >= visit_len || v.visit.pass_done {
+                        v.rung = judge(v.rung, &v.visit, t);
+                        v.visit = Visit::default();
+                    }
+                }
+            }
+            // Writes break merged pages; a broken page is a duplicate to find again.
+            for v in self.vmas.iter_mut() {
+                let broken = (v.merged * v.write / 1_000_000).min(v.merged);
+                v.merged -= broken;
+                v.visit.broken += broken;
+                v.dups_unseen += broken * (v.pages - v.seen) / v.pages;
+            }
+            self.cost.add(run_ns, run_ns / PAGE_NS);
+            let sleep = governor::sleep_after(run_ns, top_share).max(SLEEP_NS);
+            self.cpu_ns += run_ns;
+            self.wall_ns += run_ns + sleep;
+        }
+
+        fn share_of_cpu(&self) -> f64 {
+            self.cpu_ns as f64 / self.wall_ns as f64
+        }
+    }
+
+    #[test]
+    fn simulation_sorts_vmas_and_keeps_the_budget() {
+        let t = Thresholds::default();
+        let mut sim = Sim::new();
+        let mut merged_at = None;
+        for batch in 0..3000 {
+            sim.batch(0, t);
+            let v = &sim.vmas[0];
+            if merged_at.is_none() && v.merged * 100 >= v.dups() * 95 {
+                merged_at = Some(batch);
+            }
+        }
+        let merged_at = merged_at.expect("the duplicate-rich VMA was merged");
+        eprintln!(
+            "sim full: 95 % of the duplicate-rich VMA merged after {merged_at} batches; rungs {:?}",
+            sim.vmas
+                .iter()
+                .map(|v| v.rung)
+                .collect::<std::vec::Vec<_>>()
+        );
+        // Within a few seconds of simulated time (batches of at least 100 ms).
+        assert!(merged_at < 200, "95 % merged after {merged_at} batches");
+        // Distinct memory sits in rung 0 and the thrashing VMA does not stay high.
+        assert_eq!(sim.vmas[1].rung, 0);
+        assert_eq!(sim.vmas[2].rung, 0);
+        assert!(
+            sim.vmas[3].rung <= 1,
+            "thrashing VMA in rung {}",
+            sim.vmas[3].rung
+        );
+
+        // Idle: everything merged that can be, the CPU share is rung 0's order.
+        let (cpu0, wall0) = (sim.cpu_ns, sim.wall_ns);
+        for _ in 0..3000 {
+            sim.batch(0, t);
+        }
+        let idle = (sim.cpu_ns - cpu0) as f64 / (sim.wall_ns - wall0) as f64;
+        eprintln!("sim full: idle share of a CPU {:.5}", idle);
+        assert!(idle < 0.01, "idle share {idle}");
+
+        // Late duplicates: VMA 4 gets 30 % duplicates; they are found from rung 0.
+        sim.vmas[4].set_dup(300_000);
+        let wall_before = sim.wall_ns;
+        let mut found = None;
+        for batch in 0..20_000 {
+            sim.batch(0, t);
+            let v = &sim.vmas[4];
+            if v.merged * 100 >= v.dups() * 95 {
+                found = Some(batch);
+                break;
+            }
+        }
+        assert!(found.is_some(), "late duplicates never merged");
+        assert!(sim.vmas[4].rung > 0 || sim.vmas[4].merged > 0);
+        let late_s = (sim.wall_ns - wall_before) / 1_000_000_000;
+        eprintln!("sim full: late duplicates 95 % merged after {late_s} s ({found:?} batches)");
+        assert!(late_s < 120, "late duplicates took {late_s} s");
+        assert!(sim.share_of_cpu() < 0.95);
+    }
+
+    #[test]
+    fn quiet_stays_quiet() {
+        let t = Thresholds::default();
+        let mut sim = Sim::new();
+        for _ in 0..2000 {
+            sim.batch(3, t);
+        }
+        let share = sim.share_of_cpu();
+        eprintln!(
+            "sim quiet: share of a CPU {share:.5}, merged {} of {}",
+            sim.vmas[0].merged,
+            sim.vmas[0].dups()
+        );
+        assert!(share <= 0.01, "quiet used {share} of a CPU");
+        // and still merged the duplicate-rich VMA.
+        assert!(sim.vmas[0].merged > 0);
+    }
+}
