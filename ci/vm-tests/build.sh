@@ -18,3 +18,7 @@ ksm_cflags=(-static -O2 -w -U_FORTIFY_SOURCE -I "$kc/tree" -I "$st/.." -isystem 
 for settings in "$st/thp_settings.c" "$st/hugepage_settings.c"; do [ -f "$settings" ] && break; done
 gcc "${ksm_cflags[@]}" -o "$out/ksm/ksm_functional_tests" "$st/ksm_functional_tests.c" "$st/vm_util.c" "$settings"
 gcc "${ksm_cflags[@]}" -o "$out/ksm/ksm_tests" "$st/ksm_tests.c" "$st/vm_util.c" "$settings" -lnuma
+# uksmctl, static, as a user would copy it to a host.
+( cd "$src/../.." && RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --release \
+    -p uksmctl --target x86_64-unknown-linux-gnu )
+cp "$src/../../target/x86_64-unknown-linux-gnu/release/uksmctl" "$out/uksmctl"

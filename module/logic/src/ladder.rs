@@ -144,9 +144,6 @@ mod tests {
             self.0 ^= self.0 << 17;
             self.0
         }
-        fn chance(&mut self, per_million: u64) -> bool {
-            self.next() % 1_000_000 < per_million
-        }
     }
 
     /// A synthetic VMA: `dup` of its pages (per million) have a copy elsewhere, writes
