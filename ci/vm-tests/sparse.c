@@ -31,19 +31,30 @@ static char *page_at(char *p, size_t len, size_t i)
 	return p + (len / TOUCHED) * i / PAGE * PAGE;
 }
 
-/* Distinct frames among the touched pages. */
-static size_t frames(char *p, size_t len)
+/* Distinct frames among the touched pages; *alone: touched pages on a frame of their own. */
+static size_t frames_alone(char *p, size_t len, size_t *alone)
 {
 	uint64_t f[TOUCHED];
-	size_t i, j, n = 0;
+	size_t i, j, n = 0, users[TOUCHED] = { 0 };
 
+	*alone = 0;
 	for (i = 0; i < TOUCHED; i++) {
 		f[i] = pfn(getpid(), page_at(p, len, i));
 		for (j = 0; j < i && f[j] != f[i]; j++)
 			;
 		n += j == i;
+		users[j]++;
 	}
+	for (i = 0; i < TOUCHED; i++)
+		*alone += users[i] == 1;
 	return n;
+}
+
+static size_t frames(char *p, size_t len)
+{
+	size_t alone;
+
+	return frames_alone(p, len, &alone);
 }
 
 int main(int argc, char **argv)
@@ -67,12 +78,18 @@ int main(int argc, char **argv)
 	 * sits in its own THP, which the merge splits (about 30 s for the 512 on the debug
 	 * 7.3 kernel under TCG, more with a second VM beside it).
 	 */
-	for (t = 0; t < 1200 && (n = frames(p, len)) > 2; t++)
+	size_t alone;
+
+	for (t = 0; t < 1200 && ((n = frames_alone(p, len, &alone)) > 2); t++)
 		usleep(100000);
-	printf("%zu GiB reserved, %lu pages touched: two passes in %.2f s; %zu frames after merging\n",
-	       len >> 30, TOUCHED, pass, n);
+	printf("%zu GiB reserved, %lu pages touched: two passes in %.2f s; %zu frames after merging, %zu pages alone\n",
+	       len >> 30, TOUCHED, pass, n, alone);
 	CHECK(pass < 20, "two passes took %.1f s", pass);
-	CHECK(n <= 2, "touched pages not merged (%zu frames)", n);
+	/*
+	 * Every page merged: none on a frame of its own. One content may end up on two
+	 * merged pages when two were made at once (docs/status.md, known limits).
+	 */
+	CHECK(alone == 0 && n <= 8, "touched pages not merged (%zu frames, %zu alone)", n, alone);
 	t0 = now();
 	set_run("2");
 	unmerge = now() - t0;

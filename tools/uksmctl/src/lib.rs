@@ -186,7 +186,9 @@ pub fn status(paths: &Paths) -> Result<String> {
     table.set_header(["name", "value", "", "meaning"]);
     for a in attrs.values() {
         let value = match a.value.parse::<u64>() {
-            Ok(n) if a.name.starts_with("pages_") || a.name.ends_with("_pages") => {
+            Ok(n)
+                if !a.writable && (a.name.starts_with("pages_") || a.name.ends_with("_pages")) =>
+            {
                 format!("{n} ({})", human_bytes(n * PAGE_SIZE))
             }
             _ => a.value.clone(),
@@ -332,7 +334,7 @@ impl KernelLog {
                     for line in chunk.lines().filter(|l| !l.starts_with(' ')) {
                         let msg = line.split_once(';').map_or(line, |(_, m)| m);
                         if msg.contains("uksm") {
-                            lines.push(msg.trim().to_string());
+                            lines.push(unescape(msg.trim()));
                         }
                     }
                 }
@@ -343,6 +345,27 @@ impl KernelLog {
         }
         lines
     }
+}
+
+/// A kernel log message as printed: /dev/kmsg writes unprintable bytes and the backslash
+/// as `\xHH`.
+fn unescape(msg: &str) -> String {
+    let mut out = Vec::with_capacity(msg.len());
+    let b = msg.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1] == b'x' {
+            if let (Some(h), Some(l)) = (hex(b[i + 2]), hex(b[i + 3])) {
+                out.push((h * 16 + l) as u8);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Sets a tunable. The name must be a writable file of the module's directory and the
@@ -560,6 +583,15 @@ mod tests {
             ..Paths::default()
         });
         assert!(none.uksm_lines().is_empty());
+    }
+
+    #[test]
+    fn kernel_escapes() {
+        assert_eq!(
+            unescape(r#"refused "1\x5cn": bad"#),
+            r#"refused "1\n": bad"#
+        );
+        assert_eq!(unescape(r"\x0a\xZZ\x"), "\n\\xZZ\\x");
     }
 
     #[test]
