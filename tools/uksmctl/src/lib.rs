@@ -495,6 +495,38 @@ pub fn cpu_percent(samples: &[Sample]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+fn draw_err(e: impl std::fmt::Display) -> Error {
+    Error(format!("drawing the chart: {e}"))
+}
+
+/// One line chart of `points` over `0..t_end` seconds in `area`.
+fn line_chart<DB: plotters::prelude::DrawingBackend>(
+    area: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    points: Vec<(f64, f64)>,
+    t_end: f64,
+    y_desc: &str,
+    color: &plotters::prelude::RGBColor,
+) -> Result<()> {
+    use plotters::prelude::*;
+    let y_max = points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
+    let mut chart = ChartBuilder::on(area)
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..t_end, 0.0..y_max)
+        .map_err(draw_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds")
+        .y_desc(y_desc)
+        .draw()
+        .map_err(draw_err)?;
+    chart
+        .draw_series(LineSeries::new(points, color))
+        .map_err(draw_err)?;
+    Ok(())
+}
+
 /// Draws memory saved (MiB) and uksmd's CPU use (% of one CPU) over time, one above the
 /// other, as SVG.
 pub fn plot_svg(samples: &[Sample], title: &str) -> Result<String> {
@@ -505,51 +537,23 @@ pub fn plot_svg(samples: &[Sample], title: &str) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 600)).into_drawing_area();
-        let draw_err = |e: &dyn std::fmt::Display| Error(format!("drawing the chart: {e}"));
-        root.fill(&WHITE).map_err(|e| draw_err(&e))?;
-        let root = root
-            .titled(title, ("sans-serif", 22))
-            .map_err(|e| draw_err(&e))?;
+        root.fill(&WHITE).map_err(draw_err)?;
+        let root = root.titled(title, ("sans-serif", 22)).map_err(draw_err)?;
         let (upper, lower) = root.split_vertically(300);
         let t_end = samples.last().map_or(1.0, |s| s.secs).max(1.0);
-        let saved: Vec<(f64, f64)> = samples
+        let saved = samples
             .iter()
             .map(|s| (s.secs, s.saved as f64 / (1024.0 * 1024.0)))
             .collect();
-        let saved_max = saved.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
-        let mut chart = ChartBuilder::on(&upper)
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..t_end, 0.0..saved_max)
-            .map_err(|e| draw_err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds")
-            .y_desc("memory saved (MiB)")
-            .draw()
-            .map_err(|e| draw_err(&e))?;
-        chart
-            .draw_series(LineSeries::new(saved, &BLUE))
-            .map_err(|e| draw_err(&e))?;
-        let cpu = cpu_percent(samples);
-        let cpu_max = cpu.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
-        let mut chart = ChartBuilder::on(&lower)
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..t_end, 0.0..cpu_max)
-            .map_err(|e| draw_err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("seconds")
-            .y_desc("uksmd CPU (% of one CPU)")
-            .draw()
-            .map_err(|e| draw_err(&e))?;
-        chart
-            .draw_series(LineSeries::new(cpu, &RED))
-            .map_err(|e| draw_err(&e))?;
-        root.present().map_err(|e| draw_err(&e))?;
+        line_chart(&upper, saved, t_end, "memory saved (MiB)", &BLUE)?;
+        line_chart(
+            &lower,
+            cpu_percent(samples),
+            t_end,
+            "uksmd CPU (% of one CPU)",
+            &RED,
+        )?;
+        root.present().map_err(draw_err)?;
     }
     Ok(svg)
 }
