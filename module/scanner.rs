@@ -53,9 +53,18 @@
 //!
 //! A round holds the merge lock, so `run=2` and unload never race with a merge.
 //!
+//! # CPU ceiling
+//!
+//! uksmd measures the CPU time of each round (its scheduler clock) and keeps an average
+//! cost per visited page (`ema_per_page_time`). A round visits no more pages than
+//! `max_cpu_percentage` of a CPU allows next to a sleep of `sleep_millisecs` at that cost,
+//! and the sleep after it is lengthened (up to a second) when the round ran longer than
+//! the ceiling allows. `cpu_governor` presets set the ceiling.
+//!
 //! While `run` is 0 uksmd sleeps until a sysfs write wakes it. It also prints the periodic
 //! statistics line.
 
+use crate::logic::governor::{self, PageCost};
 use crate::logic::hash::{self, SampleOrder};
 use crate::logic::tunable::Id;
 use crate::merge::{self, Engine};
@@ -64,7 +73,7 @@ use crate::registry::Target;
 use crate::stable::{ContentHash, Mapped, Merge, PairMerged, PairRefused, Stable};
 use crate::sys::{self, mm_struct, task_struct};
 use crate::unstable::{self, Key, Loc};
-use crate::{tunables, Uksm};
+use crate::{settings, tunables, Uksm};
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
 use kernel::page::PAGE_SIZE;
@@ -122,6 +131,8 @@ struct Scanner {
     hashed_last_pass: usize,
     /// Pages the VMAs met in this pass span (`tracked_pages` at the end of the pass).
     pass_pages: usize,
+    /// Present pages visited in the current round.
+    round_pages: u64,
 }
 
 /// The page being scanned, with its hash and where the unstable table records it.
@@ -183,6 +194,7 @@ impl Scanner {
             hashed: 0,
             hashed_last_pass: 0,
             pass_pages: 0,
+            round_pages: 0,
         }
     }
 
@@ -411,6 +423,7 @@ impl Scanner {
             unsafe { sys::uksm_cond_resched() };
         };
         self.addr = addr;
+        self.round_pages += scanned;
         uksm.pages_scanned.fetch_add(scanned, Ordering::Relaxed);
         self.hashed += scanned as usize;
         done
@@ -473,14 +486,15 @@ impl Scanner {
         self.addr = 0;
     }
 
-    /// One round: up to `pages_to_scan` present pages. Returns false if asked to stop.
-    fn round(&mut self, uksm: &Uksm) -> bool {
+    /// One round: up to `pages` present pages. Returns false if asked to stop.
+    fn round(&mut self, uksm: &Uksm, pages: u64) -> bool {
+        self.round_pages = 0;
         let mut engine = uksm.merge_lock.lock();
         // run=2 may have unmerged everything while this thread waited for the lock.
         if tunables::get(Id::Run) != 1 {
             return true;
         }
-        let mut budget = tunables::get(Id::PagesToScan) as usize;
+        let mut budget = pages as usize;
         let mut wrapped = false;
         while budget > 0 && tunables::get(Id::Run) == 1 {
             if !self.in_pass {
@@ -523,14 +537,43 @@ extern "C" fn uksm_rs_thread_main(_data: *mut c_void) -> c_int {
         return 0;
     };
     let mut scanner = Scanner::new();
+    let mut cost = PageCost::new();
     let mut last_stats = sys::now_ms();
+    // When the last round ended (ms of the monotonic clock), and the sleep the CPU
+    // ceiling wants after it. The next round is due after the longer of that sleep and
+    // `sleep_millisecs`, read afresh each time: a new value takes effect at once.
+    let mut round_end = last_stats;
+    let mut ceiling_ms = 0;
     while !should_stop() {
         let running = tunables::get(Id::Run) == 1;
-        if running && !scanner.round(uksm) {
-            break;
+        let sleep_ms = tunables::get(Id::SleepMillisecs);
+        let mut due = round_end + sleep_ms.max(ceiling_ms) as i64;
+        if running && sys::now_ms() >= due {
+            let ceiling = settings::current().ceiling();
+            // The ceiling's pages for the base sleep (at least 10 ms of it, so that
+            // sleep_millisecs=0 still gives rounds of more than one page).
+            let pages = governor::batch_pages(
+                sleep_ms.max(10) * 1_000_000,
+                ceiling,
+                cost.ns(),
+                tunables::get(Id::PagesToScan),
+            );
+            let cpu_before = sys::thread_cpu_ns();
+            if !scanner.round(uksm, pages) {
+                break;
+            }
+            let run_ns = sys::thread_cpu_ns().saturating_sub(cpu_before);
+            cost.add(run_ns, scanner.round_pages);
+            uksm.page_cost_ns.store(cost.ns(), Ordering::Relaxed);
+            ceiling_ms = governor::sleep_after(run_ns, ceiling).div_ceil(1_000_000);
+            round_end = sys::now_ms();
+            due = round_end + sleep_ms.max(ceiling_ms) as i64;
+            uksm.sleep_times.fetch_add(1, Ordering::Relaxed);
         }
+        // Until the next round (or, stopped, until a sysfs write wakes the thread), and
+        // no later than the next statistics line.
         let mut timeout_ms: i64 = if running {
-            tunables::get(Id::SleepMillisecs) as i64
+            (due - sys::now_ms()).max(0)
         } else {
             -1
         };

@@ -53,6 +53,8 @@ extern "C" {
     pub(crate) fn uksm_hooks_register() -> c_int;
     pub(crate) fn uksm_hooks_unregister();
 
+    pub(crate) fn uksm_settings_lock();
+    pub(crate) fn uksm_settings_unlock();
     pub(crate) fn uksm_sysfs_create() -> c_int;
     pub(crate) fn uksm_sysfs_remove();
 
@@ -99,6 +101,7 @@ extern "C" {
     pub(crate) fn uksm_ksm_zero_pages() -> c_long;
     pub(crate) fn uksm_mm_ksm_zero_pages(mm: *mut mm_struct) -> c_long;
     pub(crate) fn uksm_now_ms() -> i64;
+    pub(crate) fn uksm_thread_cpu_ns() -> u64;
     pub(crate) fn uksm_random_u64() -> u64;
     pub(crate) fn uksm_signal_pending() -> bool;
 
@@ -148,4 +151,10 @@ extern "C" {
 pub(crate) fn now_ms() -> i64 {
     // SAFETY: takes no arguments and may be called from any context.
     unsafe { uksm_now_ms() }
+}
+
+/// CPU time the calling thread has run, in ns.
+pub(crate) fn thread_cpu_ns() -> u64 {
+    // SAFETY: reads the calling thread's own scheduler clock; valid in any thread context.
+    unsafe { uksm_thread_cpu_ns() }
 }

@@ -3,12 +3,16 @@
 //! Storage of the tunables and the entry points through which module parameters and
 //! /sys/kernel/mm/uksm/ read and write them (called from the C glue).
 //!
-//! Definitions and validation live in the host-tested `tunable` module; this file only
-//! keeps the current values and reports refused input.
+//! Definitions and validation live in the host-tested `tunable` and `governor` modules;
+//! this file keeps the current numbers (the governor's settings are in [`settings`]),
+//! formats what is read and reports refused input.
 
-use crate::logic::tunable::{self, Id, Tunable, ALL, COUNT, MAX_INPUT};
+use crate::logic::governor::{Governors, NameError, Settings};
+use crate::logic::tunable::{self, Id, ParseError, Tunable, ALL, COUNT, MAX_INPUT};
+use crate::settings::{self, Locked};
 use crate::{sys, Uksm};
 use core::ffi::{c_char, c_int, CStr};
+use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::str::BStr;
@@ -28,6 +32,28 @@ pub(crate) fn get(id: Id) -> u64 {
     VALUES[id as usize].load(Ordering::Relaxed)
 }
 
+/// Logs why `input` to `name` was refused.
+fn refused(origin: &str, name: &CStr, input: &[u8], err: &dyn fmt::Display) {
+    let name = name.to_str().unwrap_or("?");
+    if input.len() <= MAX_INPUT {
+        pr_warn!(
+            "{} {}: refused {:?}: {}\n",
+            origin,
+            name,
+            BStr::from_bytes(input),
+            format_args!("{err}")
+        );
+    } else {
+        pr_warn!(
+            "{} {}: refused {} bytes of input: {}\n",
+            origin,
+            name,
+            input.len(),
+            format_args!("{err}")
+        );
+    }
+}
+
 /// Validates `input` and stores it, or reports why it was refused and keeps the old value.
 fn set(t: &Tunable, input: &[u8], origin: &str) -> Result {
     match t.parse(input) {
@@ -36,71 +62,190 @@ fn set(t: &Tunable, input: &[u8], origin: &str) -> Result {
             Ok(())
         }
         Err(err) => {
-            let name = t.name.to_str().unwrap_or("?");
-            if input.len() <= MAX_INPUT {
-                pr_warn!(
-                    "{} {}: refused {:?}: {}\n",
-                    origin,
-                    name,
-                    BStr::from_bytes(input),
-                    format_args!("{err}")
-                );
-            } else {
-                pr_warn!(
-                    "{} {}: refused {} bytes of input: {}\n",
-                    origin,
-                    name,
-                    input.len(),
-                    format_args!("{err}")
-                );
-            }
+            refused(origin, t.name, input, &err);
             Err(EINVAL)
         }
     }
 }
 
+/// A part of the governor's settings, set and read as text.
+#[derive(Clone, Copy)]
+enum Setting {
+    /// `cpu_governor`: a preset's name; reads list them all, the chosen one in brackets.
+    CpuGovernor,
+    /// `max_cpu_percentage`: uksmd's CPU ceiling, 1..=100 % of one CPU.
+    MaxCpuPercentage,
+}
+
+/// Why a setting refused its input.
+enum SettingError {
+    Name(NameError),
+    Number(ParseError),
+}
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SettingError::Name(e) => e.fmt(f),
+            SettingError::Number(e) => e.fmt(f),
+        }
+    }
+}
+
+const SETTINGS: [Setting; 2] = [Setting::CpuGovernor, Setting::MaxCpuPercentage];
+
+impl Setting {
+    fn name(self) -> &'static CStr {
+        match self {
+            Setting::CpuGovernor => c"cpu_governor",
+            Setting::MaxCpuPercentage => c"max_cpu_percentage",
+        }
+    }
+
+    fn named(name: &[u8]) -> Option<Self> {
+        SETTINGS.into_iter().find(|s| s.name().to_bytes() == name)
+    }
+
+    fn parse_into(self, s: &mut Settings, input: &[u8]) -> Result<(), SettingError> {
+        match self {
+            Setting::CpuGovernor => s.choose(input).map_err(SettingError::Name),
+            Setting::MaxCpuPercentage => {
+                s.max_cpu_percentage = tunable::parse_decimal(input, 1, 100)
+                    .map_err(SettingError::Number)? as u32;
+                Ok(())
+            }
+        }
+    }
+
+    /// Validates `input` and applies it, or reports why it was refused and keeps the
+    /// settings as they were.
+    fn set(self, input: &[u8], origin: &str) -> Result {
+        let mut locked = Locked::lock();
+        let mut new = *locked;
+        match self.parse_into(&mut new, input) {
+            Ok(()) => {
+                *locked = new;
+                Ok(())
+            }
+            Err(err) => {
+                drop(locked);
+                refused(origin, self.name(), input, &err);
+                Err(EINVAL)
+            }
+        }
+    }
+
+    fn show(self, w: &mut Text<'_>) -> fmt::Result {
+        let s = settings::current();
+        match self {
+            Setting::CpuGovernor => writeln!(w, "{}", Governors(s.governor)),
+            Setting::MaxCpuPercentage => writeln!(w, "{}", s.max_cpu_percentage),
+        }
+    }
+}
+
+/// A page of text that sysfs or the parameter code hands over for reading.
+struct Text<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Write for Text<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Formats into the `len` bytes at `buf`; returns the length written, or `-EINVAL` if it
+/// did not fit (nothing here comes near a page).
+///
+/// # Safety
+///
+/// `buf` must be valid for writes of `len` bytes for the duration of the call.
+unsafe fn show_into(buf: *mut u8, len: usize, f: impl FnOnce(&mut Text<'_>) -> fmt::Result) -> c_int {
+    // SAFETY: the caller guarantees `len` writable bytes at `buf`.
+    let buf = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    let mut text = Text { buf, len: 0 };
+    match f(&mut text) {
+        Ok(()) => text.len as c_int,
+        Err(_) => EINVAL.to_errno(),
+    }
+}
+
+/// What a module parameter or sysfs file sets.
+enum Knob {
+    Tunable(&'static Tunable),
+    Setting(Setting),
+}
+
 /// # Safety
 ///
 /// `name` must be a valid C string (a parameter name).
-unsafe fn named(name: *const c_char) -> Option<&'static Tunable> {
+unsafe fn named(name: *const c_char) -> Option<Knob> {
     // SAFETY: the caller guarantees a valid C string.
-    tunable::find(unsafe { CStr::from_ptr(name) }.to_bytes())
+    let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+    tunable::find(name)
+        .map(Knob::Tunable)
+        .or_else(|| Setting::named(name).map(Knob::Setting))
 }
 
 /// Module parameter `name` set to `val` (at load time).
 #[no_mangle]
 unsafe extern "C" fn uksm_rs_param_set(name: *const c_char, val: *const c_char) -> c_int {
     // SAFETY: the kernel passes the parameter's name and value as C strings.
-    let (t, val) = match unsafe { (named(name), CStr::from_ptr(val)) } {
-        (Some(t), val) => (t, val),
+    let (knob, val) = match unsafe { (named(name), CStr::from_ptr(val)) } {
+        (Some(knob), val) => (knob, val.to_bytes()),
         (None, _) => return ENOENT.to_errno(),
     };
-    match set(t, val.to_bytes(), "parameter") {
+    let result = match knob {
+        Knob::Tunable(t) => set(t, val, "parameter"),
+        Knob::Setting(s) => s.set(val, "parameter"),
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
 }
 
-/// Current value of module parameter `name`.
+/// Module parameter `name` as read, into the `len` bytes at `buf`.
 #[no_mangle]
-unsafe extern "C" fn uksm_rs_param_get(name: *const c_char) -> u64 {
+unsafe extern "C" fn uksm_rs_param_show(name: *const c_char, buf: *mut u8, len: usize) -> c_int {
     // SAFETY: the kernel passes the parameter's name as a C string.
-    unsafe { named(name) }.map_or(0, |t| get(t.id))
+    let knob = unsafe { named(name) };
+    // SAFETY: the glue passes a page at `buf`.
+    unsafe {
+        show_into(buf, len, |w| match knob {
+            Some(Knob::Tunable(t)) => writeln!(w, "{}", get(t.id)),
+            Some(Knob::Setting(s)) => s.show(w),
+            None => Err(fmt::Error),
+        })
+    }
 }
 
 /// A file in /sys/kernel/mm/uksm/.
 enum Attr {
     Tunable(Id),
+    Setting(Setting),
     Counter(&'static CStr, fn(&Uksm) -> u64),
 }
 
-const ATTRS: [Attr; COUNT + 11] = [
+const ATTRS: [Attr; COUNT + SETTINGS.len() + 13] = [
     Attr::Tunable(Id::Run),
     Attr::Tunable(Id::MaxPageSharing),
     Attr::Tunable(Id::SleepMillisecs),
     Attr::Tunable(Id::StatsIntervalSecs),
     Attr::Tunable(Id::PagesToScan),
     Attr::Tunable(Id::UseZeroPages),
+    Attr::Setting(Setting::CpuGovernor),
+    Attr::Setting(Setting::MaxCpuPercentage),
+    Attr::Counter(c"ema_per_page_time", |u| u.page_cost_ns.load(Ordering::Relaxed)),
+    Attr::Counter(c"sleep_times", |u| u.sleep_times.load(Ordering::Relaxed)),
     Attr::Counter(c"tracked_vmas", |u| u.tracked_vmas() as u64),
     Attr::Counter(c"tracked_pages", |u| u.tracked_pages.load(Ordering::Relaxed)),
     Attr::Counter(c"rmap_repairs", |u| u.rmap_repairs.load(Ordering::Relaxed)),
@@ -131,31 +276,45 @@ extern "C" fn uksm_rs_attr_count() -> usize {
 extern "C" fn uksm_rs_attr_name(idx: usize) -> *const c_char {
     match &ATTRS[idx] {
         Attr::Tunable(id) => id.tunable().name.as_ptr(),
+        Attr::Setting(s) => s.name().as_ptr(),
         Attr::Counter(name, _) => name.as_ptr(),
     }
 }
 
 #[no_mangle]
 extern "C" fn uksm_rs_attr_writable(idx: usize) -> bool {
-    matches!(ATTRS[idx], Attr::Tunable(_))
+    !matches!(ATTRS[idx], Attr::Counter(..))
 }
 
+/// Attribute `idx` as read, into the `len` bytes at `buf`.
 #[no_mangle]
-extern "C" fn uksm_rs_attr_get(idx: usize) -> u64 {
-    match &ATTRS[idx] {
-        Attr::Tunable(id) => get(*id),
-        Attr::Counter(_, read) => Uksm::get().map_or(0, read),
+unsafe extern "C" fn uksm_rs_attr_show(idx: usize, buf: *mut u8, len: usize) -> c_int {
+    // SAFETY: sysfs passes a page at `buf`.
+    unsafe {
+        show_into(buf, len, |w| match &ATTRS[idx] {
+            Attr::Tunable(id) => writeln!(w, "{}", get(*id)),
+            Attr::Setting(s) => s.show(w),
+            Attr::Counter(_, read) => writeln!(w, "{}", Uksm::get().map_or(0, read)),
+        })
     }
 }
 
 /// A write of `len` bytes at `buf` to attribute `idx`.
 #[no_mangle]
 unsafe extern "C" fn uksm_rs_attr_set(idx: usize, buf: *const u8, len: usize) -> c_int {
-    let Attr::Tunable(id) = ATTRS[idx] else {
-        return EPERM.to_errno();
-    };
     // SAFETY: sysfs passes `len` readable bytes at `buf`.
     let input = unsafe { core::slice::from_raw_parts(buf, len) };
+    let id = match ATTRS[idx] {
+        Attr::Tunable(id) => id,
+        Attr::Setting(s) => {
+            // uksmd applies the settings from its next round on (within a second).
+            return match s.set(input, "sysfs") {
+                Ok(()) => 0,
+                Err(e) => e.to_errno(),
+            };
+        }
+        Attr::Counter(..) => return EPERM.to_errno(),
+    };
     match set(id.tunable(), input, "sysfs") {
         Ok(()) => {
             // run=2 unmerges everything before the write returns, as in KSM; run=0 returns

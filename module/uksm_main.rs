@@ -27,6 +27,7 @@ mod merge;
 mod mm;
 mod registry;
 mod scanner;
+mod settings;
 mod stable;
 mod sys;
 mod tunables;
@@ -35,6 +36,8 @@ mod unstable;
 /// Kernel-independent logic: the files of the host-tested `uksm-logic` crate, compiled in.
 /// Public so that the crate's public API is not reported as unreachable here.
 pub mod logic {
+    #[path = "../logic/src/governor.rs"]
+    pub mod governor;
     #[path = "../logic/src/hash.rs"]
     pub mod hash;
     #[path = "../logic/src/node_key.rs"]
@@ -92,6 +95,10 @@ pub(crate) struct Uksm {
     rmap_repairs: AtomicU64,
     /// Allocations that failed: a VMA left untracked. Nothing else depends on them.
     alloc_failures: AtomicU64,
+    /// uksmd's average CPU time per visited page, in ns (`ema_per_page_time`).
+    page_cost_ns: AtomicU64,
+    /// Times uksmd slept after a round (`sleep_times`).
+    sleep_times: AtomicU64,
     /// When the module was loaded, in milliseconds of the monotonic clock.
     loaded_at_ms: i64,
 }
@@ -112,6 +119,8 @@ impl Uksm {
             rmap_repairs: AtomicU64::new(0),
             pages_merged: AtomicU64::new(0),
             alloc_failures: AtomicU64::new(0),
+            page_cost_ns: AtomicU64::new(logic::governor::PageCost::INITIAL_NS),
+            sleep_times: AtomicU64::new(0),
             loaded_at_ms: sys::now_ms(),
         })
     }
@@ -217,8 +226,9 @@ impl Uksm {
 
     /// The statistics line printed at load, periodically and at unload.
     fn log_stats(&self, when: &str) {
+        let gov = settings::current();
         pr_info!(
-            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} rmap_repairs={} uptime_secs={} alloc_failures={} registry_anomalies={}\n",
+            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} rmap_repairs={} uptime_secs={} alloc_failures={} registry_anomalies={} cpu_governor={} max_cpu_percentage={} ema_per_page_time={} sleep_times={}\n",
             when,
             tunables::get(Id::Run),
             self.tracked_vmas(),
@@ -234,6 +244,10 @@ impl Uksm {
             self.uptime_secs(),
             self.alloc_failures.load(Ordering::Relaxed),
             self.registry_anomalies(),
+            logic::governor::PRESETS[gov.governor].name,
+            gov.max_cpu_percentage,
+            self.page_cost_ns.load(Ordering::Relaxed),
+            self.sleep_times.load(Ordering::Relaxed),
         );
     }
 }

@@ -72,19 +72,34 @@ static void expect_taken(const char *name, const char *data, const char *want)
 	}
 }
 
+static void expect_reads(const char *name, const char *want)
+{
+	char now[64];
+
+	read_value(name, now, sizeof(now));
+	if (strcmp(now, want)) {
+		printf("FAIL %s reads %s, not %s", name, now, want);
+		failures++;
+	}
+}
+
 int main(void)
 {
 	static const char *writable[] = { "run", "sleep_millisecs", "stats_interval_secs",
-					  "pages_to_scan", "use_zero_pages" };
+					  "pages_to_scan", "use_zero_pages", "max_page_sharing",
+					  "max_cpu_percentage" };
 	static const char *counters[] = { "tracked_vmas", "tracked_pages", "full_scans",
 					  "pages_scanned", "pages_shared", "pages_sharing",
-					  "pages_unshared", "ksm_zero_pages", "registry_anomalies" };
+					  "pages_unshared", "ksm_zero_pages", "registry_anomalies",
+					  "ema_per_page_time", "sleep_times" };
+	static const char *bad_names[] = { "ful", "Full", "full ", " full", "full\n\n", "fast",
+					   "0", "\n", "[full]", "full medium", "quiet\r" };
 	static const char *bad[] = { "-1", "+1", " 1", "1 ", "abc", "1.5", "0x10", "1\n\n", "\n",
 				     "1a", "99999999999999999999", "18446744073709551616",
 				     "4294967296" };
 	/* The first values outside each attribute's range. */
-	static const char *above[] = { "3", "3600001", "86401", "1000001", "2" };
-	static const char *below[] = { NULL, NULL, NULL, "0", NULL };
+	static const char *above[] = { "3", "3600001", "86401", "1000001", "2", "1000001", "101" };
+	static const char *below[] = { NULL, NULL, NULL, "0", NULL, "1", "0" };
 	char overlong[200], huge[5000];
 	size_t i, j;
 
@@ -120,6 +135,24 @@ int main(void)
 	expect_taken("use_zero_pages", "1\n", "1\n");
 	expect_taken("run", "0", "0\n");
 	expect_taken("run", "1\n", "1\n");
+	expect_taken("max_page_sharing", "2", "2\n");
+	expect_taken("max_page_sharing", "256\n", "256\n");
+	/* The governor: a preset sets the CPU ceiling; only exact names are taken. */
+	for (j = 0; j < sizeof(bad_names) / sizeof(*bad_names); j++)
+		expect_refused("cpu_governor", bad_names[j], strlen(bad_names[j]), EINVAL);
+	expect_refused("cpu_governor", "full\0", 5, EINVAL);
+	expect_refused("cpu_governor", overlong, sizeof(overlong), EINVAL);
+	expect_reads("cpu_governor", "[full] medium low quiet\n");
+	expect_taken("cpu_governor", "quiet", "full medium low [quiet]\n");
+	expect_reads("max_cpu_percentage", "1\n");
+	expect_taken("max_cpu_percentage", "100", "100\n");
+	expect_reads("cpu_governor", "full medium low [quiet]\n");
+	expect_taken("cpu_governor", "low\n", "full medium [low] quiet\n");
+	expect_reads("max_cpu_percentage", "20\n");
+	expect_taken("cpu_governor", "medium", "full [medium] low quiet\n");
+	expect_reads("max_cpu_percentage", "50\n");
+	expect_taken("cpu_governor", "full\n", "[full] medium low quiet\n");
+	expect_reads("max_cpu_percentage", "95\n");
 	/* Counters move on their own: only the refusal is checked. */
 	for (i = 0; i < sizeof(counters) / sizeof(*counters); i++)
 		if (!write_value(counters[i], "0", 1)) {

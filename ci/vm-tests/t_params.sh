@@ -6,10 +6,23 @@ modprobe uksm run=0 sleep_millisecs=200 || fail "modprobe with good parameters f
 [ "$(get sleep_millisecs)" = 200 ] || fail "sleep_millisecs is $(get sleep_millisecs)"
 [ "$(cat /sys/module/uksm/parameters/sleep_millisecs)" = 200 ] || fail "parameter file disagrees"
 rmmod uksm || fail "rmmod failed"
+# The governor: a preset at load sets the CPU ceiling; a ceiling given after it wins.
+modprobe uksm cpu_governor=low || fail "modprobe cpu_governor=low failed"
+[ "$(get cpu_governor)" = "full medium [low] quiet" ] || fail "cpu_governor reads '$(get cpu_governor)'"
+[ "$(get max_cpu_percentage)" = 20 ] || fail "low set max_cpu_percentage $(get max_cpu_percentage)"
+[ "$(cat /sys/module/uksm/parameters/cpu_governor)" = "full medium [low] quiet" ] || fail "parameter file disagrees"
+dmesg | grep "uksm: stats:" | tail -1 | grep -q "cpu_governor=low max_cpu_percentage=20" || fail "the statistics line does not name the governor"
+rmmod uksm || fail "rmmod failed"
+modprobe uksm cpu_governor=quiet max_cpu_percentage=30 || fail "modprobe quiet with a ceiling failed"
+[ "$(get cpu_governor)" = "full medium low [quiet]" ] && [ "$(get max_cpu_percentage)" = 30 ] ||
+  fail "quiet, 30: reads '$(get cpu_governor)', $(get max_cpu_percentage)"
+rmmod uksm || fail "rmmod failed"
 long=$(printf '1%.0s' $(seq 40))
 for bad in run=3 run=-1 run=abc run= run run=0x1 "run=1 " sleep_millisecs=3600001 \
            sleep_millisecs=99999999999999999999999 sleep_millisecs=1x stats_interval_secs=86401 \
-           stats_interval_secs=-5 pages_to_scan=0 pages_to_scan=1000001 use_zero_pages=2 "run=$long"; do
+           stats_interval_secs=-5 pages_to_scan=0 pages_to_scan=1000001 use_zero_pages=2 "run=$long" \
+           cpu_governor=fast cpu_governor= cpu_governor=Full "cpu_governor=full " \
+           max_cpu_percentage=0 max_cpu_percentage=101 max_cpu_percentage=-1 max_page_sharing=1; do
   dmesg -c > /dev/null
   if modprobe uksm "$bad" 2>/dev/null; then rmmod uksm; fail "load accepted '$bad'"; fi
   loaded && fail "module loaded with '$bad'"
@@ -18,3 +31,5 @@ for bad in run=3 run=-1 run=abc run= run run=0x1 "run=1 " sleep_millisecs=360000
 done
 modprobe uksm || fail "default load failed"
 [ "$(get run)" = 1 ] && [ "$(get sleep_millisecs)" = 100 ] || fail "defaults not restored after reload"
+[ "$(get cpu_governor)" = "[full] medium low quiet" ] && [ "$(get max_cpu_percentage)" = 95 ] ||
+  fail "governor defaults not restored after reload"

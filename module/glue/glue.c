@@ -22,6 +22,7 @@
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/moduleparam.h>
+#include <linux/mutex.h>
 #include <linux/random.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -37,11 +38,11 @@
 void uksm_rs_vma_linked(struct vm_area_struct *vma);
 void uksm_rs_vma_free(struct vm_area_struct *vma);
 int uksm_rs_param_set(const char *name, const char *val);
-u64 uksm_rs_param_get(const char *name);
+int uksm_rs_param_show(const char *name, char *buf, size_t len);
 size_t uksm_rs_attr_count(void);
 const char *uksm_rs_attr_name(size_t idx);
 bool uksm_rs_attr_writable(size_t idx);
-u64 uksm_rs_attr_get(size_t idx);
+int uksm_rs_attr_show(size_t idx, char *buf, size_t len);
 int uksm_rs_attr_set(size_t idx, const char *buf, size_t len);
 int uksm_rs_thread_main(void *data);
 
@@ -72,9 +73,10 @@ static int uksm_param_set(const char *val, const struct kernel_param *kp)
 	return uksm_rs_param_set(kp->name, val);
 }
 
+/* buf is a page (param_attr_show). */
 static int uksm_param_get(char *buf, const struct kernel_param *kp)
 {
-	return sysfs_emit(buf, "%llu\n", uksm_rs_param_get(kp->name));
+	return uksm_rs_param_show(kp->name, buf, PAGE_SIZE);
 }
 
 static const struct kernel_param_ops uksm_param_ops = {
@@ -94,6 +96,23 @@ module_param_cb(use_zero_pages, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(use_zero_pages, "1: merge all-zero pages into the KSM zero page (default), 0: leave them");
 module_param_cb(max_page_sharing, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(max_page_sharing, "most mappings merged into one page, 2..1000000 (default 256); further copies get another merged page");
+module_param_cb(cpu_governor, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(cpu_governor, "CPU governor preset: full (default), medium, low or quiet; sets max_cpu_percentage (give that after it to change it)");
+module_param_cb(max_cpu_percentage, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(max_cpu_percentage, "ceiling of uksmd's CPU use in percent of one CPU, 1..100 (default: the governor's, 95 for full)");
+
+/* The governor's settings (module/settings.rs): written by parameters and sysfs. */
+static DEFINE_MUTEX(uksm_settings_mutex);
+
+void uksm_settings_lock(void)
+{
+	mutex_lock(&uksm_settings_mutex);
+}
+
+void uksm_settings_unlock(void)
+{
+	mutex_unlock(&uksm_settings_mutex);
+}
 
 /* /sys/kernel/mm/uksm/: one attribute per entry of the Rust attribute table. */
 
@@ -107,10 +126,10 @@ static struct uksm_attr *uksm_attrs;
 static struct attribute **uksm_attr_list;
 static struct attribute_group uksm_attr_group;
 
+/* buf is a page (sysfs_emit's contract). */
 static ssize_t uksm_attr_show(struct kobject *kobj, struct kobj_attribute *ka, char *buf)
 {
-	return sysfs_emit(buf, "%llu\n",
-			  uksm_rs_attr_get(container_of(ka, struct uksm_attr, ka)->idx));
+	return uksm_rs_attr_show(container_of(ka, struct uksm_attr, ka)->idx, buf, PAGE_SIZE);
 }
 
 static ssize_t uksm_attr_store(struct kobject *kobj, struct kobj_attribute *ka,
@@ -415,6 +434,15 @@ long uksm_mm_ksm_zero_pages(struct mm_struct *mm)
 s64 uksm_now_ms(void)
 {
 	return ktime_to_ms(ktime_get());
+}
+
+/*
+ * CPU time the calling thread has run, in ns (its scheduler clock: exact at the last
+ * context switch or tick, so behind by less than a tick while it runs).
+ */
+u64 uksm_thread_cpu_ns(void)
+{
+	return READ_ONCE(current->se.sum_exec_runtime);
 }
 
 u64 uksm_random_u64(void)

@@ -17,6 +17,8 @@ struct vm_area_struct;
 int uksm_hooks_register(void);
 void uksm_hooks_unregister(void);
 
+void uksm_settings_lock(void);
+void uksm_settings_unlock(void);
 int uksm_sysfs_create(void);
 void uksm_sysfs_remove(void);
 
@@ -59,6 +61,7 @@ void uksm_lru_add_drain_all(void);
 long uksm_ksm_zero_pages(void);
 long uksm_mm_ksm_zero_pages(struct mm_struct *mm);
 s64 uksm_now_ms(void);
+u64 uksm_thread_cpu_ns(void);
 u64 uksm_random_u64(void);
 bool uksm_signal_pending(void);
 

@@ -97,8 +97,108 @@ pub const PRESETS: [Preset; 4] = [
 
 /// The preset named by `input` (one optional trailing newline), or `None`.
 pub fn preset(input: &[u8]) -> Option<&'static Preset> {
+    preset_index(input).map(|i| &PRESETS[i])
+}
+
+/// The index in [`PRESETS`] of the preset named by `input` (one optional trailing newline).
+pub fn preset_index(input: &[u8]) -> Option<usize> {
     let input = input.strip_suffix(b"\n").unwrap_or(input);
-    PRESETS.iter().find(|p| p.name.as_bytes() == input)
+    PRESETS.iter().position(|p| p.name.as_bytes() == input)
+}
+
+/// The governor's settings: a preset, as chosen with `cpu_governor`, with the parts a user
+/// may have set since (`max_cpu_percentage`, `cpu_ratios`, `eval_intervals`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Index in [`PRESETS`] of the preset chosen last.
+    pub governor: usize,
+    /// CPU share of each rung.
+    pub cpu_ratios: [CpuRatio; RUNGS],
+    /// Time in which each rung covers its pages once, in ms.
+    pub eval_intervals_ms: [u32; RUNGS],
+    /// Ceiling of uksmd's CPU use, in percent of one CPU (1..=100).
+    pub max_cpu_percentage: u32,
+}
+
+impl Settings {
+    /// The settings of preset `index` (of [`PRESETS`]).
+    pub const fn of(index: usize) -> Self {
+        let p = &PRESETS[index];
+        Settings {
+            governor: index,
+            cpu_ratios: p.cpu_ratios,
+            eval_intervals_ms: p.eval_intervals_ms,
+            max_cpu_percentage: p.max_cpu_percentage,
+        }
+    }
+
+    /// Applies the preset named by `input`; refuses anything but an exact name.
+    pub fn choose(&mut self, input: &[u8]) -> Result<(), NameError> {
+        *self = Settings::of(preset_index(input).ok_or(NameError)?);
+        Ok(())
+    }
+
+    /// The CPU ceiling as a share (units of 1/10000 of a CPU).
+    pub fn ceiling(&self) -> u32 {
+        self.max_cpu_percentage.clamp(1, 100) * 100
+    }
+}
+
+/// The default settings: UKSM's default preset, `full`.
+pub const DEFAULT: Settings = Settings::of(0);
+
+/// A write to `cpu_governor` that names no preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameError;
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not one of")?;
+        for p in PRESETS.iter() {
+            write!(f, " {}", p.name)?;
+        }
+        Ok(())
+    }
+}
+
+/// `cpu_governor` as read: every preset, the one chosen last in brackets (UKSM's format).
+pub struct Governors(pub usize);
+
+impl fmt::Display for Governors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in PRESETS.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            if i == self.0 {
+                write!(f, "[{}]", p.name)?;
+            } else {
+                f.write_str(p.name)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A list of rung values as read: separated by single spaces (what the parsers accept).
+pub struct Rungs<'a, T>(pub &'a [T; RUNGS]);
+
+impl<T: fmt::Display> fmt::Display for Rungs<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The pages a batch may visit under the ceiling `share`, next to a sleep of `sleep_ns`,
+/// when one page costs `page_ns`: at most `cap`, at least 1.
+pub fn batch_pages(sleep_ns: u64, share: u32, page_ns: u64, cap: u64) -> u64 {
+    quota(sleep_ns, share, page_ns).min(cap).max(1)
 }
 
 /// Why a list of rung values was refused.
@@ -189,16 +289,22 @@ pub fn parse_eval_intervals(input: &[u8]) -> Result<[u32; RUNGS], ListError> {
 /// The sleep after a batch that ran `run_ns` at `share`, so that the batch and the sleep
 /// together use `share` of a CPU; at most [`MAX_SLEEP_NS`].
 pub fn sleep_after(run_ns: u64, share: u32) -> u64 {
-    let share = u64::from(share.clamp(1, ONE_CPU));
-    let sleep = u128::from(run_ns) * u128::from(u64::from(ONE_CPU) - share) / u128::from(share);
-    sleep.min(u128::from(MAX_SLEEP_NS)) as u64
+    let share = u64::from(share.max(1).min(ONE_CPU));
+    // No 128-bit division in the kernel: beyond 1000 s of run the product may saturate,
+    // and the sleep is capped anyway.
+    run_ns
+        .saturating_mul(u64::from(ONE_CPU).saturating_sub(share))
+        .checked_div(share)
+        .map_or(MAX_SLEEP_NS, |sleep| sleep.min(MAX_SLEEP_NS))
 }
 
 /// The run time that `share` allows next to a sleep of `sleep_ns`.
 pub fn run_allowed(sleep_ns: u64, share: u32) -> u64 {
-    let share = u64::from(share.clamp(1, ONE_CPU - 1));
-    (u128::from(sleep_ns) * u128::from(share) / u128::from(u64::from(ONE_CPU) - share))
-        .min(u128::from(u64::MAX)) as u64
+    let share = u64::from(share.max(1).min(ONE_CPU - 1));
+    sleep_ns
+        .saturating_mul(share)
+        .checked_div(u64::from(ONE_CPU).saturating_sub(share))
+        .unwrap_or(u64::MAX)
 }
 
 /// Pages a rung at `share` may sample in one batch, next to a sleep of `sleep_ns`, when
@@ -338,6 +444,48 @@ mod tests {
         }
         assert_eq!(quota(100_000_000, 20, 500), 400);
         assert_eq!(quota(100_000_000, 1, 1_000_000), 1);
+    }
+
+    #[test]
+    fn settings_and_their_text() {
+        extern crate std;
+        use std::string::ToString;
+        let mut s = DEFAULT;
+        assert_eq!(Governors(s.governor).to_string(), "[full] medium low quiet");
+        assert_eq!(Rungs(&s.cpu_ratios).to_string(), "20 40 MAX/4 MAX/1");
+        assert_eq!(Rungs(&s.eval_intervals_ms).to_string(), "1000 500 200 50");
+        assert_eq!(s.ceiling(), 9500);
+        assert_eq!(s.choose(b"quiet\n"), Ok(()));
+        assert_eq!(s, Settings::of(3));
+        assert_eq!(Governors(s.governor).to_string(), "full medium low [quiet]");
+        assert_eq!(s.ceiling(), 100);
+        // Anything else keeps the settings.
+        for bad in [&b"qui"[..], b"Quiet", b"quiet ", b"", b"\n", b"full\0"] {
+            assert_eq!(s.choose(bad), Err(NameError), "{bad:?}");
+            assert_eq!(s, Settings::of(3));
+        }
+        assert_eq!(NameError.to_string(), "not one of full medium low quiet");
+        // What is read back parses to the same values.
+        for p in 0..PRESETS.len() {
+            let s = Settings::of(p);
+            let text = Rungs(&s.cpu_ratios).to_string();
+            assert_eq!(parse_cpu_ratios(text.as_bytes()), Ok(s.cpu_ratios));
+            let text = Rungs(&s.eval_intervals_ms).to_string();
+            assert_eq!(
+                parse_eval_intervals(text.as_bytes()),
+                Ok(s.eval_intervals_ms)
+            );
+        }
+    }
+
+    #[test]
+    fn batches_under_the_ceiling() {
+        // 100 ms sleep, 3 us per page: 95 % allows 633 ms of work, capped by pages_to_scan.
+        assert_eq!(batch_pages(100_000_000, 9500, 3_000, 1000), 1000);
+        // 1 %: about 1 ms of work, 336 pages.
+        assert_eq!(batch_pages(100_000_000, 100, 3_000, 1000), 336);
+        assert_eq!(batch_pages(0, 100, 3_000, 1000), 1);
+        assert_eq!(batch_pages(100_000_000, 100, u64::MAX, 1000), 1);
     }
 
     #[test]

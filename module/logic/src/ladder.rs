@@ -74,11 +74,82 @@ pub fn judge(rung: usize, visit: &Visit, t: Thresholds) -> usize {
 /// batch every `period_ms`, and should cover its pages once every `cover_ms`: every
 /// `stride`-th page of the rung is sampled (at least 1, every page).
 pub fn stride(pages: u64, quota: u64, period_ms: u64, cover_ms: u64) -> u64 {
-    let per_cover = u128::from(quota) * u128::from(cover_ms) / u128::from(period_ms.max(1));
+    let per_cover = quota.saturating_mul(cover_ms) / period_ms.max(1);
     if per_cover == 0 {
         return pages.max(1);
     }
-    (u128::from(pages) / per_cover).clamp(1, u128::from(pages.max(1))) as u64
+    (pages / per_cover).clamp(1, pages.max(1))
+}
+
+/// The order in which a VMA's phases are sampled: a random permutation of `0..n`, as the
+/// affine map `j -> (a * j + b) mod n` with `a` coprime to `n` (re-drawn for each pass over
+/// the VMA, as UKSM reshuffles its permutation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permutation {
+    n: u64,
+    a: u64,
+    b: u64,
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+impl Permutation {
+    /// A permutation of `0..n` (of `0..1` for `n` 0) drawn from the random words `r1`, `r2`.
+    pub fn new(n: u64, r1: u64, r2: u64) -> Self {
+        let n = n.max(1);
+        let mut a = r1 % n;
+        // Coprimes are dense: this ends within a few steps (at most n).
+        while gcd(a, n) != 1 {
+            a = (a + 1) % n;
+            if n == 1 {
+                break;
+            }
+        }
+        Permutation { n, a, b: r2 % n }
+    }
+
+    /// Its length.
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+
+    /// The `j`-th element (`j` below the length).
+    pub fn at(&self, j: u64) -> u64 {
+        add_mod(mul_mod(self.a, j % self.n, self.n), self.b, self.n)
+    }
+}
+
+/// `a * b mod n` without 128-bit arithmetic (the kernel has no 128-bit division).
+fn mul_mod(a: u64, b: u64, n: u64) -> u64 {
+    match a.checked_mul(b) {
+        Some(p) => p % n,
+        None => {
+            // Double and add, all below n.
+            let (mut acc, mut a, mut b) = (0u64, a % n, b);
+            while b > 0 {
+                if b & 1 == 1 {
+                    acc = add_mod(acc, a, n);
+                }
+                a = add_mod(a, a, n);
+                b >>= 1;
+            }
+            acc
+        }
+    }
+}
+
+/// `x + y mod n` for `x`, `y` below `n`, without overflow.
+fn add_mod(x: u64, y: u64, n: u64) -> u64 {
+    if x >= n - y {
+        x - (n - y)
+    } else {
+        x + y
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +194,31 @@ mod tests {
         assert_eq!(judge(3, &done, t), 0);
         assert_eq!(judge(1, &done, Thresholds { thrash: 0, ..t }), 2);
         assert_eq!(yield_pct(&Visit::default(), 50), 0);
+    }
+
+    #[test]
+    fn permutations_cover_every_phase_once() {
+        extern crate std;
+        use std::vec;
+        for n in [1u64, 2, 3, 7, 64, 65, 100, 1000] {
+            for (r1, r2) in [(0, 0), (12345, 678), (u64::MAX, u64::MAX - 1), (6, 9)] {
+                let p = Permutation::new(n, r1, r2);
+                assert_eq!(p.len(), n);
+                let mut seen = vec![false; n as usize];
+                for j in 0..n {
+                    let x = p.at(j);
+                    assert!(x < n);
+                    assert!(!seen[x as usize], "n {n}: {x} twice");
+                    seen[x as usize] = true;
+                }
+            }
+        }
+        assert_eq!(Permutation::new(0, 5, 5).len(), 1);
+        // Large lengths do not overflow.
+        let big = u64::MAX - 58; // prime
+        let p = Permutation::new(big, u64::MAX - 100, u64::MAX - 200);
+        assert!(p.at(big - 1) < big && p.at(12345) < big);
+        assert_ne!(p.at(1), p.at(2));
     }
 
     #[test]

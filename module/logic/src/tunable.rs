@@ -141,37 +141,39 @@ impl fmt::Display for ParseError {
 impl Tunable {
     /// Parses `input` as a new value of this tunable.
     pub fn parse(&self, input: &[u8]) -> Result<u64, ParseError> {
-        if input.len() > MAX_INPUT {
-            return Err(ParseError::TooLong);
-        }
-        let digits = input.strip_suffix(b"\n").unwrap_or(input);
-        if digits.is_empty() {
-            return Err(ParseError::Empty);
-        }
-        let out_of_range = ParseError::OutOfRange {
-            min: self.min,
-            max: self.max,
-        };
-        let mut value: u64 = 0;
-        for &b in digits {
-            if !b.is_ascii_digit() {
-                return Err(ParseError::NotANumber);
-            }
-            value = value
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u64::from(b - b'0')))
-                .ok_or(out_of_range)?;
-        }
-        if value < self.min || value > self.max {
-            return Err(out_of_range);
-        }
-        Ok(value)
+        parse_decimal(input, self.min, self.max)
     }
 
     /// Whether `name` (as C passes it, without a trailing NUL) names this tunable.
     pub fn is_named(&self, name: &[u8]) -> bool {
         self.name.to_bytes() == name
     }
+}
+
+/// Parses `input` as a plain decimal number in `min..=max` (one optional trailing newline).
+pub fn parse_decimal(input: &[u8], min: u64, max: u64) -> Result<u64, ParseError> {
+    if input.len() > MAX_INPUT {
+        return Err(ParseError::TooLong);
+    }
+    let digits = input.strip_suffix(b"\n").unwrap_or(input);
+    if digits.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let out_of_range = ParseError::OutOfRange { min, max };
+    let mut value: u64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return Err(ParseError::NotANumber);
+        }
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .ok_or(out_of_range)?;
+    }
+    if value < min || value > max {
+        return Err(out_of_range);
+    }
+    Ok(value)
 }
 
 /// The tunable called `name`, if any.

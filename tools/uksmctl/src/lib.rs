@@ -152,6 +152,10 @@ fn describe(name: &str) -> &'static str {
         "rmap_repairs" => "mappings of merged pages given an rmap item late (after fork)",
         "ksm_zero_pages" => "pages mapped to the zero page (pages saved)",
         "registry_anomalies" => "internal consistency problems seen (should be 0)",
+        "cpu_governor" => "CPU preset: full, medium, low or quiet (the chosen one in [])",
+        "max_cpu_percentage" => "most CPU uksmd uses, in % of one CPU",
+        "ema_per_page_time" => "average CPU time per scanned page (ns)",
+        "sleep_times" => "times uksmd slept after a round",
         _ => "",
     }
 }
@@ -387,7 +391,10 @@ pub fn set(paths: &Paths, name: &str, value: &str) -> Result<()> {
     if !attr.writable {
         return err(format!("{name} is a statistic, not a tunable"));
     }
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+    // Numeric tunables are checked here for a clearer message; text ones (cpu_governor)
+    // are left to the kernel, which names what it accepts.
+    let numeric = attr.value.parse::<u64>().is_ok();
+    if numeric && (value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit())) {
         return err(format!(
             "{value:?} is not a plain decimal number (no sign, no spaces)"
         ));

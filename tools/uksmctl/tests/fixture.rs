@@ -28,6 +28,7 @@ fn fixture() -> (PathBuf, Paths) {
     attr("run", "1", 0o644);
     attr("sleep_millisecs", "100", 0o644);
     attr("pages_to_scan", "1000", 0o644);
+    attr("cpu_governor", "[full] medium low quiet", 0o644);
     attr("pages_shared", "100", 0o444);
     attr("pages_sharing", "25600", 0o444); // 100 MiB
     attr("ksm_zero_pages", "256", 0o444); // 1 MiB
@@ -142,6 +143,12 @@ fn set_writes_tunables_and_refuses_the_rest() {
     assert_eq!(
         fs::read_to_string(paths.sysfs.join("sleep_millisecs")).unwrap(),
         "20\n"
+    );
+    // A text tunable goes to the kernel as given (the kernel validates it).
+    uksmctl::set(&paths, "cpu_governor", "quiet").unwrap();
+    assert_eq!(
+        fs::read_to_string(paths.sysfs.join("cpu_governor")).unwrap(),
+        "quiet\n"
     );
 }
 
