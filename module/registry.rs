@@ -30,6 +30,8 @@
 //! The registry lock is a spinlock taken inside `mmap_lock` (hooks run with it held) and
 //! never the other way round. Nothing sleeps under it.
 
+use crate::logic::governor::RUNGS;
+use crate::logic::ladder::VmaScan;
 use crate::mm::{MmGrab, MmRef, MmapReadGuard, VmaRef};
 use crate::sys;
 use crate::sys::{mm_struct, vm_area_struct};
@@ -41,6 +43,8 @@ use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 /// What the module keeps per tracked VMA.
 pub(crate) struct VmaSlot {
     vma: *mut vm_area_struct,
+    /// Where the VMA is on the sampling ladder and in its pass (uksmd's record).
+    scan: VmaScan,
 }
 
 // SAFETY: a slot is only a handle; the VMA it points to is accessed only under the
@@ -55,6 +59,23 @@ pub(crate) struct Registry {
     closing: bool,
     /// Times a hook disagreed with the tree (a VMA linked twice, or released unknown).
     anomalies: u64,
+    /// The scan epoch (`full_scans`): it ends when every VMA tracked when it began has
+    /// completed a pass (VMAs adopted during an epoch are not waited for).
+    epoch: u64,
+    /// VMAs the current epoch still waits for.
+    unpassed: usize,
+    /// VMAs on each rung.
+    on_rung: [usize; RUNGS],
+}
+
+/// What [`Registry::next_in_rung`] found.
+pub(crate) enum Next {
+    /// A VMA of the rung.
+    Found(Target),
+    /// None among the slots looked at; continue at this key.
+    Skipped(usize),
+    /// No more VMAs of the rung after the key.
+    End,
 }
 
 /// A tracked VMA picked for scanning: where it was when picked, and its mm held alive.
@@ -65,10 +86,11 @@ pub(crate) struct Target {
     /// Registry key (the VMA's address).
     pub(crate) key: usize,
     pub(crate) vma: *mut vm_area_struct,
-    /// Range of the VMA when picked.
+    /// Start of the VMA when picked.
     pub(crate) start: usize,
-    pub(crate) end: usize,
     pub(crate) mm: MmRef,
+    /// The VMA's ladder record when picked (written back with [`Registry::store_scan`]).
+    pub(crate) scan: VmaScan,
 }
 
 /// Whether the module may merge pages of `vma`.
@@ -92,6 +114,9 @@ impl Registry {
             vmas: 0,
             closing: false,
             anomalies: 0,
+            epoch: 0,
+            unpassed: 0,
+            on_rung: [0; RUNGS],
         }
     }
 
@@ -115,7 +140,13 @@ impl Registry {
         let key = vma as usize;
         if self
             .slots
-            .insert(reservation.into_node(key, VmaSlot { vma }))
+            .insert(reservation.into_node(
+                key,
+                VmaSlot {
+                    vma,
+                    scan: VmaScan::new(self.epoch),
+                },
+            ))
             .is_some()
         {
             // A VMA at this address was never released: its memory was reused without the
@@ -123,6 +154,7 @@ impl Registry {
             self.anomalies += 1;
         } else {
             self.vmas += 1;
+            self.on_rung[0] += 1;
         }
         let slot = self
             .slots
@@ -146,8 +178,12 @@ impl Registry {
         }
         // SAFETY: as above.
         unsafe { sys::uksm_vma_set_private(vma, ptr::null_mut()) };
-        if self.slots.remove(&(vma as usize)).is_some() {
+        if let Some(slot) = self.slots.remove(&(vma as usize)) {
             self.vmas -= 1;
+            self.on_rung[slot.scan.rung] -= 1;
+            if slot.scan.passed != self.epoch {
+                self.unpassed -= 1;
+            }
         } else {
             self.anomalies += 1;
         }
@@ -162,6 +198,7 @@ impl Registry {
             unsafe { sys::uksm_vma_set_private(slot.vma, ptr::null_mut()) };
         }
         self.vmas = 0;
+        self.on_rung = [0; RUNGS];
         core::mem::take(&mut self.slots)
     }
 
@@ -183,31 +220,93 @@ impl Registry {
         Some(unsafe { MmGrab::get(mm) })
     }
 
-    /// The first tracked VMA with a key at or after `from` whose mm still has users.
-    pub(crate) fn next_target(&mut self, from: usize) -> Option<Target> {
-        let mut cursor = cursor_from(&mut self.slots, &from)?;
+    /// The first tracked VMA on `rung` with a key at or after `from` whose mm still has
+    /// users, looking at no more than `limit` slots (the lock is a spinlock).
+    pub(crate) fn next_in_rung(&mut self, rung: usize, from: usize, limit: usize) -> Next {
+        let Some(mut cursor) = cursor_from(&mut self.slots, &from) else {
+            return Next::End;
+        };
+        let mut looked = 0;
         loop {
             let (&key, slot) = cursor.current();
-            // SAFETY: the slot is in the tree, so its VMA, and hence its mm, are alive.
-            let (mm, start, end) = unsafe {
-                (
-                    sys::uksm_vma_mm(slot.vma),
-                    sys::uksm_vma_start(slot.vma),
-                    sys::uksm_vma_end(slot.vma),
-                )
-            };
-            // SAFETY: `mm` is alive (above); a zero user count means it is exiting.
-            if let Some(mm) = unsafe { MmRef::get(mm) } {
-                return Some(Target {
-                    key,
-                    vma: slot.vma,
-                    start,
-                    end,
-                    mm,
-                });
+            if slot.scan.rung == rung {
+                // SAFETY: the slot is in the tree, so its VMA, and hence its mm, are alive.
+                let (mm, start) =
+                    unsafe { (sys::uksm_vma_mm(slot.vma), sys::uksm_vma_start(slot.vma)) };
+                // SAFETY: `mm` is alive (above); a zero user count means it is exiting.
+                if let Some(mm) = unsafe { MmRef::get(mm) } {
+                    return Next::Found(Target {
+                        key,
+                        vma: slot.vma,
+                        start,
+                        mm,
+                        scan: slot.scan,
+                    });
+                }
             }
-            cursor = cursor.move_next()?;
+            looked += 1;
+            cursor = match cursor.move_next() {
+                Some(c) => c,
+                None => return Next::End,
+            };
+            if looked >= limit {
+                return Next::Skipped(*cursor.current().0);
+            }
         }
+    }
+
+    /// Writes back the ladder record of the VMA `vma` at `key`, if it is still tracked; a
+    /// completed pass (`passed`) counts for the epoch.
+    pub(crate) fn store_scan(
+        &mut self,
+        key: usize,
+        vma: *mut vm_area_struct,
+        scan: VmaScan,
+        passed: bool,
+    ) {
+        let epoch = self.epoch;
+        let Some(slot) = self.slots.get_mut(&key).filter(|s| s.vma == vma) else {
+            return;
+        };
+        let was = slot.scan.passed;
+        self.on_rung[slot.scan.rung] -= 1;
+        self.on_rung[scan.rung] += 1;
+        slot.scan = scan;
+        slot.scan.passed = was;
+        if passed && was != epoch {
+            slot.scan.passed = epoch;
+            self.unpassed -= 1;
+        }
+    }
+
+    /// VMAs on `rung`.
+    pub(crate) fn on_rung(&self, rung: usize) -> usize {
+        self.on_rung[rung]
+    }
+
+    /// Whether every VMA the epoch waits for has completed a pass.
+    pub(crate) fn epoch_done(&self) -> bool {
+        self.unpassed == 0
+    }
+
+    /// Begins the next epoch: it waits for every VMA tracked now.
+    pub(crate) fn new_epoch(&mut self) {
+        self.epoch += 1;
+        self.unpassed = self.vmas;
+    }
+
+    /// VMAs and their pages on each rung (one walk over every slot).
+    pub(crate) fn rung_stats(&self) -> ([u64; RUNGS], [u64; RUNGS]) {
+        let (mut vmas, mut pages) = ([0; RUNGS], [0; RUNGS]);
+        for slot in self.slots.values() {
+            let rung = slot.scan.rung.min(RUNGS - 1);
+            // SAFETY: the slot is in the tree, so its VMA is alive.
+            let (start, end) =
+                unsafe { (sys::uksm_vma_start(slot.vma), sys::uksm_vma_end(slot.vma)) };
+            vmas[rung] += 1;
+            pages[rung] += (end.saturating_sub(start) / kernel::page::PAGE_SIZE) as u64;
+        }
+        (vmas, pages)
     }
 }
 

@@ -2,22 +2,42 @@
 
 //! uksmd, the scanner thread.
 //!
-//! # What a round does
+//! # What a round does: the sampling ladder
 //!
-//! While `run` is 1, uksmd does one round every `sleep_millisecs`. A round visits up to
-//! `pages_to_scan` present pages, continuing where the previous round stopped: VMAs in
-//! registry order, addresses in ascending order inside a VMA, found by a page-table walk
-//! that skips empty ranges. When the registry is exhausted, a pass is complete:
-//! `full_scans` goes up and the next round starts again at the beginning.
+//! While `run` is 1, uksmd does one round every `sleep_millisecs` (or later, see the CPU
+//! ceiling below). Every tracked VMA sits on one of four rungs (UKSM's ladder,
+//! [`ladder`]); a new VMA starts on rung 0. Each rung has a CPU share (`cpu_ratios`) and
+//! a time in which it should cover its VMAs (`eval_intervals`): a round gives each rung,
+//! fastest first, as many samples as its share allows at the measured cost of a sample
+//! (all rungs together at most `pages_to_scan`), and the rung takes them from its VMAs in
+//! registry order, continuing where its last round stopped.
+//!
+//! A VMA is sampled in passes ([`VmaScan`]): a pass has a stride `s` (the rung's pages
+//! over the samples the rung takes in its cover time, fixed when the pass begins) and
+//! consists of `s` covers; a cover samples one page per window of `s` pages, the first
+//! present page at or after the cover's phase, and the phases of the covers come in a
+//! random order drawn anew for each pass. After a pass every present page has been
+//! sampled at least once. After each cover the VMA is judged on what its samples merged:
+//! at least `abundant_threshold` percent moves it one rung up, less one rung down, and a
+//! completed pass sends it back to rung 0 (duplicates that appear there later are found
+//! there, at rung 0's pace). Memory where nothing is found thus costs rung 0's share.
+//! A change of the settings draws new passes for every VMA.
+//!
+//! A pass over the whole registry (`full_scans`, an *epoch*) ends when every VMA tracked
+//! at its beginning has completed a pass; VMAs adopted meanwhile are waited for by the next
+//! epoch. Tests and users who want every page visited at full speed set every rung to
+//! the ceiling (`cpu_ratios` `MAX/1 MAX/1 MAX/1 MAX/1`) and long covers (`eval_intervals`
+//! `600000 600000 600000 600000`), which make each cover a whole pass.
 //!
 //! For each VMA the scanner takes a reference on the mm (under the registry lock, while the
-//! VMA is known to be alive) and drops the registry lock. Then, one page at a time, it
-//! *tries* the mm's mmap lock (a busy mm is skipped for this pass, never waited for), looks
-//! the VMA up again (only the same tracked, mergeable VMA is read), takes the next present
-//! page, handles it and drops the lock, with `cond_resched` in between. A present
-//! anonymous page, small or in a THP, is hashed ([`SampleOrder`]) without locking it: the
-//! hash is only a hint. A page of a merged folio is only checked for an rmap item naming
-//! its mapping ([`Stable::met_merged`]).
+//! VMA is known to be alive) and drops the registry lock. Then, one window at a time, it
+//! *tries* the mm's mmap lock (a busy mm is skipped for this cover, never waited for),
+//! looks the VMA up again (only the same tracked, mergeable VMA is read), takes the first
+//! present page of the window (a page-table walk that skips empty ranges), handles it and
+//! drops the lock, with `cond_resched` in between. A present anonymous page, small or in
+//! a THP, is hashed ([`SampleOrder`]) without locking it: the hash is only a hint. A page
+//! of a merged folio is only checked for an rmap item naming its mapping
+//! ([`Stable::met_merged`]).
 //!
 //! # Merging
 //!
@@ -47,29 +67,31 @@
 //! merging are hints: the kernel's merge step compares again with the page
 //! write-protected.
 //!
-//! At the end of a pass, the stable tree drops nodes whose folio was freed and recounts
+//! At the end of an epoch, the stable tree drops nodes whose folio was freed and recounts
 //! the sharing (`pages_shared`, `pages_sharing`); the pages still unpaired are
-//! `pages_unshared`, and the unstable table is emptied for the next pass.
+//! `pages_unshared`, and the unstable table is emptied for the next epoch. A table that
+//! fills up before then starts afresh at twice the size.
 //!
 //! A round holds the merge lock, so `run=2` and unload never race with a merge.
 //!
 //! # CPU ceiling
 //!
 //! uksmd measures the CPU time of each round (its scheduler clock) and keeps an average
-//! cost per visited page (`ema_per_page_time`). A round visits no more pages than
-//! `max_cpu_percentage` of a CPU allows next to a sleep of `sleep_millisecs` at that cost,
-//! and the sleep after it is lengthened (up to a second) when the round ran longer than
-//! the ceiling allows. `cpu_governor` presets set the ceiling.
+//! cost per sample (`ema_per_page_time`), from which the rungs' quotas follow. No share
+//! exceeds `max_cpu_percentage`, and the sleep after a round is lengthened (up to a
+//! second) when the round ran longer than the ceiling allows. `cpu_governor` presets set
+//! the shares, the cover times and the ceiling.
 //!
 //! While `run` is 0 uksmd sleeps until a sysfs write wakes it. It also prints the periodic
 //! statistics line.
 
-use crate::logic::governor::{self, PageCost};
+use crate::logic::governor::{self, PageCost, Settings, RUNGS};
+use crate::logic::ladder::{self, Thresholds, VmaScan};
 use crate::logic::hash::{self, SampleOrder};
 use crate::logic::tunable::Id;
 use crate::merge::{self, Engine};
 use crate::mm::{MmapReadGuard, PageRef, VmaRef};
-use crate::registry::Target;
+use crate::registry::{Next, Target};
 use crate::stable::{ContentHash, Mapped, Merge, PairMerged, PairRefused, Stable};
 use crate::sys::{self, mm_struct, task_struct};
 use crate::unstable::{self, Key, Loc};
@@ -118,9 +140,6 @@ fn should_stop() -> bool {
 
 /// The scanner's own state, owned by the uksmd thread.
 struct Scanner {
-    /// Registry key of the VMA being scanned, and the next address in it.
-    key: usize,
-    addr: usize,
     order: SampleOrder,
     /// Hash of a page of zeros.
     zero_hash: u32,
@@ -129,9 +148,14 @@ struct Scanner {
     /// Pages hashed in this pass and in the last complete one (sizes the unstable table).
     hashed: usize,
     hashed_last_pass: usize,
-    /// Pages the VMAs met in this pass span (`tracked_pages` at the end of the pass).
-    pass_pages: usize,
-    /// Present pages visited in the current round.
+    /// Per rung: the registry key its cover continues at.
+    cursor: [usize; RUNGS],
+    /// Per rung: the stride of passes drawn now, and the samples it may take per round.
+    stride: [u64; RUNGS],
+    quota: [u64; RUNGS],
+    /// The settings generation the strides were computed for (`None`: not yet).
+    strides_for: Option<u64>,
+    /// Windows sampled in the current round.
     round_pages: u64,
 }
 
@@ -186,14 +210,15 @@ impl Scanner {
         let order = SampleOrder::new(unsafe { sys::uksm_random_u64() });
         let zero_hash = order.hash(&hash::ZeroPage, hash::INITIAL);
         Scanner {
-            key: 0,
-            addr: 0,
             order,
             zero_hash,
             in_pass: false,
             hashed: 0,
             hashed_last_pass: 0,
-            pass_pages: 0,
+            cursor: [0; RUNGS],
+            stride: [1; RUNGS],
+            quota: [1; RUNGS],
+            strides_for: None,
             round_pages: 0,
         }
     }
@@ -370,27 +395,27 @@ impl Scanner {
         }
     }
 
-    /// Scans pages of `target` from `self.addr`, using up `budget` (present pages). Returns
-    /// true when the VMA is done (or skipped).
+    /// Samples windows of `target`'s current cover ([`VmaScan`]), using up `left` (one per
+    /// window). Returns true when the cover is done (or the VMA skipped for it).
     ///
-    /// The mmap lock is taken for one page at a time, as KSM does, and only tried: a busy
-    /// process is skipped for this pass. Each time, the VMA is looked up again and must be
-    /// the same tracked, mergeable VMA. The page-table walk skips empty ranges, so a pass
-    /// costs what the present pages cost, not the virtual size.
+    /// The mmap lock is taken for one window at a time, as KSM does for a page, and only
+    /// tried: a busy process is skipped for this cover. Each time, the VMA is looked up
+    /// again and must be the same tracked, mergeable VMA. The page-table walk in a window
+    /// skips empty ranges, so an empty window costs little.
     fn scan_vma(
         &mut self,
         uksm: &Uksm,
         engine: &mut Engine,
         target: &Target,
-        budget: &mut usize,
+        scan: &mut VmaScan,
+        left: &mut u64,
     ) -> bool {
         let use_zero_pages = tunables::get(Id::UseZeroPages) == 1;
-        let mut scanned = 0;
-        let mut addr = self.addr.max(target.start);
+        let (mut sampled, mut hashed) = (0, 0);
         let done = loop {
             // `run` leaves 1 or the module unloads: stop at once (a sysfs write of run and
             // unloading wait for this round).
-            if *budget == 0 || tunables::get(Id::Run) != 1 || should_stop() {
+            if *left == 0 || tunables::get(Id::Run) != 1 || should_stop() {
                 break false;
             }
             let Some(guard) = MmapReadGuard::try_lock(&target.mm) else {
@@ -399,33 +424,48 @@ impl Scanner {
             // Pages of userfaultfd-armed VMAs are left alone, and opted-out ranges and
             // processes (`VmaRef::mergeable`).
             let Some(vma) = guard
-                .vma_lookup(addr)
+                .vma_lookup(target.start)
                 .filter(|vma| vma.as_ptr() == target.vma && vma.mergeable())
             else {
                 break true;
             };
-            let Some((at, page)) = vma.next_page(addr, vma.end()) else {
+            let start = vma.start();
+            let pages = ((vma.end() - start) / PAGE_SIZE) as u64;
+            let Some((first, end)) = scan.next_window(pages) else {
                 break true;
             };
-            if let Some(page) = page {
-                let cur = Mapped {
-                    vma,
-                    page: &page,
-                    addr: at,
-                };
-                self.scan_page(uksm, engine, target.key, guard.mm(), cur, use_zero_pages);
-                scanned += 1;
-                *budget -= 1;
+            let from = start + first as usize * PAGE_SIZE;
+            let to = start + end as usize * PAGE_SIZE;
+            // The first present page from the window's sample point on, wherever it is:
+            // windows before it are empty and skipped at the cost of one walk.
+            match vma.next_page(from, vma.end()) {
+                None => break true,
+                Some((at, _)) if at >= to => scan.skip_to(((at - start) / PAGE_SIZE) as u64),
+                Some((at, page)) => {
+                    let merged_before = uksm.pages_merged.load(Ordering::Relaxed);
+                    // A KSM zero page (no page) is merged already.
+                    if let Some(page) = &page {
+                        let cur = Mapped {
+                            vma,
+                            page,
+                            addr: at,
+                        };
+                        self.scan_page(uksm, engine, target.key, guard.mm(), cur, use_zero_pages);
+                        hashed += 1;
+                    }
+                    let merged = uksm.pages_merged.load(Ordering::Relaxed) != merged_before;
+                    scan.sampled(page.is_some(), merged);
+                }
             }
-            addr = at + PAGE_SIZE;
+            sampled += 1;
+            *left -= 1;
             drop(guard);
             // SAFETY: no lock is held.
             unsafe { sys::uksm_cond_resched() };
         };
-        self.addr = addr;
-        self.round_pages += scanned;
-        uksm.pages_scanned.fetch_add(scanned, Ordering::Relaxed);
-        self.hashed += scanned as usize;
+        self.round_pages += sampled;
+        uksm.pages_scanned.fetch_add(hashed, Ordering::Relaxed);
+        self.hashed += hashed as usize;
         done
     }
 
@@ -464,10 +504,10 @@ impl Scanner {
     fn begin_pass(&mut self, engine: &mut Engine) {
         engine.unstable.reset(self.hashed_last_pass);
         self.hashed = 0;
-        self.pass_pages = 0;
         self.in_pass = true;
     }
 
+    /// Ends the epoch: every VMA tracked when it began has completed a pass.
     fn end_pass(&mut self, uksm: &Uksm, engine: &mut Engine) {
         // Pages still in per-CPU LRU batches carry a reference that makes merging refuse
         // them; release those once per pass, as KSM does.
@@ -479,47 +519,131 @@ impl Scanner {
         uksm.pages_unshared
             .store(engine.unstable.live() as u64, Ordering::Relaxed);
         uksm.full_scans.fetch_add(1, Ordering::Relaxed);
-        uksm.tracked_pages.store(self.pass_pages as u64, Ordering::Relaxed);
+        let pages: u64 = {
+            let mut registry = uksm.registry.lock();
+            registry.new_epoch();
+            registry.rung_stats().1.iter().sum()
+        };
+        uksm.tracked_pages.store(pages, Ordering::Relaxed);
         self.hashed_last_pass = self.hashed;
         self.in_pass = false;
-        self.key = 0;
-        self.addr = 0;
     }
 
-    /// One round: up to `pages` present pages. Returns false if asked to stop.
-    fn round(&mut self, uksm: &Uksm, pages: u64) -> bool {
+    /// Each rung's stride: the rung's pages over the samples its quota takes in its cover
+    /// time (`eval_intervals`).
+    fn set_strides(&mut self, uksm: &Uksm, gov: &Settings, period_ms: u64) {
+        let pages = uksm.registry.lock().rung_stats().1;
+        for rung in 0..RUNGS {
+            self.stride[rung] = ladder::stride(
+                pages[rung],
+                self.quota[rung],
+                period_ms,
+                u64::from(gov.eval_intervals_ms[rung]),
+            );
+        }
+    }
+
+    /// One round: each rung, fastest first, samples up to its quota of windows (all rungs
+    /// together at most `pages_to_scan`). Returns false if asked to stop.
+    fn round(&mut self, uksm: &Uksm, gov: &Settings, generation: u64, period_ns: u64, page_ns: u64) -> bool {
         self.round_pages = 0;
         let mut engine = uksm.merge_lock.lock();
         // run=2 may have unmerged everything while this thread waited for the lock.
         if tunables::get(Id::Run) != 1 {
             return true;
         }
-        let mut budget = pages as usize;
-        let mut wrapped = false;
-        while budget > 0 && tunables::get(Id::Run) == 1 {
-            if !self.in_pass {
-                self.begin_pass(&mut engine);
+        if !self.in_pass {
+            self.begin_pass(&mut engine);
+        } else if engine.unstable.is_full() {
+            // A pass of the sparse rungs outlasts what the table holds: start it afresh,
+            // twice as big (the pages seen so far are forgotten, not lost: they are
+            // sampled again in their next passes).
+            let len = engine.unstable.len();
+            engine.unstable.reset(self.hashed.max(len));
+        }
+        let period_ms = period_ns / 1_000_000;
+        for rung in 0..RUNGS {
+            let share = gov.cpu_ratios[rung].share(gov.max_cpu_percentage);
+            self.quota[rung] = governor::quota(period_ns, share, page_ns);
+        }
+        if self.strides_for != Some(generation) {
+            self.set_strides(uksm, gov, period_ms);
+            self.strides_for = Some(generation);
+        }
+        let t = Thresholds {
+            abundant: tunables::get(Id::AbundantThreshold) as u32,
+            thrash: tunables::get(Id::ThrashThreshold) as u32,
+        };
+        let mut cap = tunables::get(Id::PagesToScan);
+        for rung in (0..RUNGS).rev() {
+            let mut left = self.quota[rung].min(cap);
+            let before = left;
+            if !self.scan_rung(uksm, &mut engine, rung, generation, t, &mut left, gov, period_ms) {
+                return false;
             }
-            let target = uksm.registry.lock().next_target(self.key);
-            let Some(target) = target else {
-                self.end_pass(uksm, &mut engine);
-                if wrapped {
+            cap -= before - left;
+        }
+        if uksm.registry.lock().epoch_done() {
+            self.end_pass(uksm, &mut engine);
+        }
+        true
+    }
+
+    /// Samples VMAs of `rung` from where its cover stands, up to `left` windows. At the
+    /// end of the rung's cover, its stride is computed afresh. Returns false if asked to
+    /// stop.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_rung(
+        &mut self,
+        uksm: &Uksm,
+        engine: &mut Engine,
+        rung: usize,
+        generation: u64,
+        t: Thresholds,
+        left: &mut u64,
+        gov: &Settings,
+        period_ms: u64,
+    ) -> bool {
+        while *left > 0 && tunables::get(Id::Run) == 1 {
+            let next = {
+                let mut registry = uksm.registry.lock();
+                if registry.on_rung(rung) == 0 {
                     break;
                 }
-                wrapped = true;
-                continue;
+                registry.next_in_rung(rung, self.cursor[rung], 64)
             };
-            if target.key != self.key {
-                self.key = target.key;
-                self.addr = 0;
-                self.pass_pages += (target.end - target.start) / PAGE_SIZE;
+            match next {
+                Next::End => {
+                    // The rung's cover is complete; the next one starts with the next
+                    // round.
+                    self.cursor[rung] = 0;
+                    let pages = uksm.registry.lock().rung_stats().1[rung];
+                    self.stride[rung] = ladder::stride(
+                        pages,
+                        self.quota[rung],
+                        period_ms,
+                        u64::from(gov.eval_intervals_ms[rung]),
+                    );
+                    break;
+                }
+                Next::Skipped(key) => self.cursor[rung] = key,
+                Next::Found(target) => {
+                    let mut scan = target.scan;
+                    // SAFETY: no precondition.
+                    let (r1, r2) = unsafe { (sys::uksm_random_u64(), sys::uksm_random_u64()) };
+                    scan.begin(self.stride[rung], generation, r1, r2);
+                    let done = self.scan_vma(uksm, engine, &target, &mut scan, left);
+                    let passed = done && scan.end_cover(t);
+                    if done {
+                        self.cursor[rung] = target.key + 1;
+                    }
+                    uksm.registry
+                        .lock()
+                        .store_scan(target.key, target.vma, scan, passed);
+                    // `target` (and its mm reference) is dropped here, outside every lock.
+                    drop(target);
+                }
             }
-            if self.scan_vma(uksm, &mut engine, &target, &mut budget) {
-                self.key = target.key + 1;
-                self.addr = 0;
-            }
-            // `target` (and its mm reference) is dropped here, outside every lock.
-            drop(target);
             // SAFETY: no lock is held.
             unsafe { sys::uksm_cond_resched() };
             if should_stop() {
@@ -549,17 +673,12 @@ extern "C" fn uksm_rs_thread_main(_data: *mut c_void) -> c_int {
         let sleep_ms = tunables::get(Id::SleepMillisecs);
         let mut due = round_end + sleep_ms.max(ceiling_ms) as i64;
         if running && sys::now_ms() >= due {
-            let ceiling = settings::current().ceiling();
-            // The ceiling's pages for the base sleep (at least 10 ms of it, so that
-            // sleep_millisecs=0 still gives rounds of more than one page).
-            let pages = governor::batch_pages(
-                sleep_ms.max(10) * 1_000_000,
-                ceiling,
-                cost.ns(),
-                tunables::get(Id::PagesToScan),
-            );
+            let (gov, generation) = settings::current_with_generation();
+            let ceiling = gov.ceiling();
             let cpu_before = sys::thread_cpu_ns();
-            if !scanner.round(uksm, pages) {
+            // Quotas are for the base sleep, at least 10 ms of it (so that
+            // sleep_millisecs=0 still gives rounds of more than one page).
+            if !scanner.round(uksm, &gov, generation, sleep_ms.max(10) * 1_000_000, cost.ns()) {
                 break;
             }
             let run_ns = sys::thread_cpu_ns().saturating_sub(cpu_before);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The governor's settings (`cpu_governor`, `max_cpu_percentage`): one copy for the module,
-//! written by module parameters and sysfs, read by uksmd once per round.
+//! The governor's settings (`cpu_governor`, `max_cpu_percentage`, `cpu_ratios`,
+//! `eval_intervals`): one copy for the module, written by module parameters and sysfs,
+//! read by uksmd once per round. Each change counts a new generation, on which uksmd
+//! draws new passes for every VMA with the new strides.
 //!
 //! The parts change together (a preset sets all of them), so they live behind one mutex
 //! of the glue rather than in separate atomics. Parameters are parsed before the module's
@@ -12,6 +14,7 @@ use crate::sys;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 struct Store(UnsafeCell<Settings>);
 
@@ -19,6 +22,9 @@ struct Store(UnsafeCell<Settings>);
 unsafe impl Sync for Store {}
 
 static STORE: Store = Store(UnsafeCell::new(governor::DEFAULT));
+
+/// Settings changes so far.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// The settings, locked.
 ///
@@ -54,6 +60,13 @@ impl DerefMut for Locked {
     }
 }
 
+impl Locked {
+    /// Counts a change of the settings (made through this guard).
+    pub(crate) fn changed(&mut self) {
+        GENERATION.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 impl Drop for Locked {
     fn drop(&mut self) {
         // SAFETY: this thread holds the mutex (type invariant).
@@ -64,4 +77,10 @@ impl Drop for Locked {
 /// A copy of the current settings.
 pub(crate) fn current() -> Settings {
     *Locked::lock()
+}
+
+/// A copy of the current settings and their generation.
+pub(crate) fn current_with_generation() -> (Settings, u64) {
+    let locked = Locked::lock();
+    (*locked, GENERATION.load(Ordering::Relaxed))
 }

@@ -7,7 +7,7 @@
 //! this file keeps the current numbers (the governor's settings are in [`settings`]),
 //! formats what is read and reports refused input.
 
-use crate::logic::governor::{Governors, NameError, Settings};
+use crate::logic::governor::{self, Governors, ListError, NameError, Rungs, Settings};
 use crate::logic::tunable::{self, Id, ParseError, Tunable, ALL, COUNT, MAX_INPUT};
 use crate::settings::{self, Locked};
 use crate::{sys, Uksm};
@@ -75,12 +75,17 @@ enum Setting {
     CpuGovernor,
     /// `max_cpu_percentage`: uksmd's CPU ceiling, 1..=100 % of one CPU.
     MaxCpuPercentage,
+    /// `cpu_ratios`: each rung's CPU share.
+    CpuRatios,
+    /// `eval_intervals`: the time in which each rung covers its VMAs, in ms.
+    EvalIntervals,
 }
 
 /// Why a setting refused its input.
 enum SettingError {
     Name(NameError),
     Number(ParseError),
+    List(ListError),
 }
 
 impl fmt::Display for SettingError {
@@ -88,17 +93,25 @@ impl fmt::Display for SettingError {
         match self {
             SettingError::Name(e) => e.fmt(f),
             SettingError::Number(e) => e.fmt(f),
+            SettingError::List(e) => e.fmt(f),
         }
     }
 }
 
-const SETTINGS: [Setting; 2] = [Setting::CpuGovernor, Setting::MaxCpuPercentage];
+const SETTINGS: [Setting; 4] = [
+    Setting::CpuGovernor,
+    Setting::MaxCpuPercentage,
+    Setting::CpuRatios,
+    Setting::EvalIntervals,
+];
 
 impl Setting {
     fn name(self) -> &'static CStr {
         match self {
             Setting::CpuGovernor => c"cpu_governor",
             Setting::MaxCpuPercentage => c"max_cpu_percentage",
+            Setting::CpuRatios => c"cpu_ratios",
+            Setting::EvalIntervals => c"eval_intervals",
         }
     }
 
@@ -114,6 +127,15 @@ impl Setting {
                     .map_err(SettingError::Number)? as u32;
                 Ok(())
             }
+            Setting::CpuRatios => {
+                s.cpu_ratios = governor::parse_cpu_ratios(input).map_err(SettingError::List)?;
+                Ok(())
+            }
+            Setting::EvalIntervals => {
+                s.eval_intervals_ms =
+                    governor::parse_eval_intervals(input).map_err(SettingError::List)?;
+                Ok(())
+            }
         }
     }
 
@@ -125,6 +147,7 @@ impl Setting {
         match self.parse_into(&mut new, input) {
             Ok(()) => {
                 *locked = new;
+                locked.changed();
                 Ok(())
             }
             Err(err) => {
@@ -140,6 +163,8 @@ impl Setting {
         match self {
             Setting::CpuGovernor => writeln!(w, "{}", Governors(s.governor)),
             Setting::MaxCpuPercentage => writeln!(w, "{}", s.max_cpu_percentage),
+            Setting::CpuRatios => writeln!(w, "{}", Rungs(&s.cpu_ratios)),
+            Setting::EvalIntervals => writeln!(w, "{}", Rungs(&s.eval_intervals_ms)),
         }
     }
 }
@@ -233,9 +258,11 @@ enum Attr {
     Tunable(Id),
     Setting(Setting),
     Counter(&'static CStr, fn(&Uksm) -> u64),
+    /// A read-only file of text.
+    Text(&'static CStr, fn(&Uksm, &mut Text<'_>) -> fmt::Result),
 }
 
-const ATTRS: [Attr; COUNT + SETTINGS.len() + 13] = [
+const ATTRS: &[Attr] = &[
     Attr::Tunable(Id::Run),
     Attr::Tunable(Id::MaxPageSharing),
     Attr::Tunable(Id::SleepMillisecs),
@@ -244,6 +271,14 @@ const ATTRS: [Attr; COUNT + SETTINGS.len() + 13] = [
     Attr::Tunable(Id::UseZeroPages),
     Attr::Setting(Setting::CpuGovernor),
     Attr::Setting(Setting::MaxCpuPercentage),
+    Attr::Setting(Setting::CpuRatios),
+    Attr::Setting(Setting::EvalIntervals),
+    Attr::Tunable(Id::AbundantThreshold),
+    Attr::Tunable(Id::ThrashThreshold),
+    // The partial hash's strength, in words of the page (constant until the adaptive
+    // controller is built).
+    Attr::Counter(c"hash_strength", |_| crate::logic::hash::INITIAL as u64),
+    Attr::Text(c"rung_vmas", |u, w| writeln!(w, "{}", Rungs(&u.rung_vmas()))),
     Attr::Counter(c"ema_per_page_time", |u| u.page_cost_ns.load(Ordering::Relaxed)),
     Attr::Counter(c"sleep_times", |u| u.sleep_times.load(Ordering::Relaxed)),
     Attr::Counter(c"tracked_vmas", |u| u.tracked_vmas() as u64),
@@ -277,13 +312,13 @@ extern "C" fn uksm_rs_attr_name(idx: usize) -> *const c_char {
     match &ATTRS[idx] {
         Attr::Tunable(id) => id.tunable().name.as_ptr(),
         Attr::Setting(s) => s.name().as_ptr(),
-        Attr::Counter(name, _) => name.as_ptr(),
+        Attr::Counter(name, _) | Attr::Text(name, _) => name.as_ptr(),
     }
 }
 
 #[no_mangle]
 extern "C" fn uksm_rs_attr_writable(idx: usize) -> bool {
-    !matches!(ATTRS[idx], Attr::Counter(..))
+    matches!(ATTRS[idx], Attr::Tunable(_) | Attr::Setting(_))
 }
 
 /// Attribute `idx` as read, into the `len` bytes at `buf`.
@@ -295,6 +330,10 @@ unsafe extern "C" fn uksm_rs_attr_show(idx: usize, buf: *mut u8, len: usize) -> 
             Attr::Tunable(id) => writeln!(w, "{}", get(*id)),
             Attr::Setting(s) => s.show(w),
             Attr::Counter(_, read) => writeln!(w, "{}", Uksm::get().map_or(0, read)),
+            Attr::Text(_, show) => match Uksm::get() {
+                Some(u) => show(u, w),
+                None => Ok(()),
+            },
         })
     }
 }
@@ -313,7 +352,7 @@ unsafe extern "C" fn uksm_rs_attr_set(idx: usize, buf: *const u8, len: usize) ->
                 Err(e) => e.to_errno(),
             };
         }
-        Attr::Counter(..) => return EPERM.to_errno(),
+        Attr::Counter(..) | Attr::Text(..) => return EPERM.to_errno(),
     };
     match set(id.tunable(), input, "sysfs") {
         Ok(()) => {

@@ -40,6 +40,8 @@ pub mod logic {
     pub mod governor;
     #[path = "../logic/src/hash.rs"]
     pub mod hash;
+    #[path = "../logic/src/ladder.rs"]
+    pub mod ladder;
     #[path = "../logic/src/node_key.rs"]
     pub mod node_key;
     #[path = "../logic/src/tunable.rs"]
@@ -215,6 +217,11 @@ impl Uksm {
         drop(self.merge_lock.lock());
     }
 
+    /// Tracked VMAs on each rung of the sampling ladder (a walk over every slot).
+    pub(crate) fn rung_vmas(&self) -> [u64; logic::governor::RUNGS] {
+        self.registry.lock().rung_stats().0
+    }
+
     pub(crate) fn registry_anomalies(&self) -> u64 {
         self.registry.lock().anomalies()
     }
@@ -228,7 +235,7 @@ impl Uksm {
     fn log_stats(&self, when: &str) {
         let gov = settings::current();
         pr_info!(
-            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} rmap_repairs={} uptime_secs={} alloc_failures={} registry_anomalies={} cpu_governor={} max_cpu_percentage={} ema_per_page_time={} sleep_times={}\n",
+            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} rmap_repairs={} uptime_secs={} alloc_failures={} registry_anomalies={} cpu_governor={} max_cpu_percentage={} ema_per_page_time={} sleep_times={} rung_vmas={}\n",
             when,
             tunables::get(Id::Run),
             self.tracked_vmas(),
@@ -248,6 +255,7 @@ impl Uksm {
             gov.max_cpu_percentage,
             self.page_cost_ns.load(Ordering::Relaxed),
             self.sleep_times.load(Ordering::Relaxed),
+            logic::governor::Rungs(&self.rung_vmas()),
         );
     }
 }

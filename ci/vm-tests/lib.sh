@@ -9,6 +9,19 @@ meminfo_kb() {
   echo 3 > /proc/sys/vm/drop_caches
   awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo
 }
+# Sets the ladder so that uksmd visits every page in each pass as fast as the CPU ceiling
+# allows: every rung at the ceiling (MAX/1), covers as long as they need (stride 1). The
+# tests of merging use it; the tests of the ladder and the governor use the defaults.
+scan_all() {
+  echo "MAX/1 MAX/1 MAX/1 MAX/1" > $U/cpu_ratios && echo "600000 600000 600000 600000" > $U/eval_intervals
+}
+# modprobe uksm with the given parameters, stopped until scan_all is set; then run=1 unless
+# the parameters say run=0.
+load_all() {
+  modprobe uksm run=0 "$@" || return 1
+  scan_all || return 1
+  case " $* " in *" run=0 "*) ;; *) echo 1 > $U/run ;; esac
+}
 # Waits until $1 more passes of uksmd have completed, at most $2 seconds.
 passes() {
   target=$(( $(get full_scans) + $1 )); i=0

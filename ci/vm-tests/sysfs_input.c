@@ -87,19 +87,28 @@ int main(void)
 {
 	static const char *writable[] = { "run", "sleep_millisecs", "stats_interval_secs",
 					  "pages_to_scan", "use_zero_pages", "max_page_sharing",
-					  "max_cpu_percentage" };
+					  "max_cpu_percentage", "abundant_threshold", "thrash_threshold" };
 	static const char *counters[] = { "tracked_vmas", "tracked_pages", "full_scans",
 					  "pages_scanned", "pages_shared", "pages_sharing",
 					  "pages_unshared", "ksm_zero_pages", "registry_anomalies",
-					  "ema_per_page_time", "sleep_times" };
+					  "ema_per_page_time", "sleep_times", "hash_strength",
+					  "rung_vmas" };
+	static const char *bad_lists[] = { "20 40 MAX/4", "20 40 MAX/4 MAX/1 5", "20  40 MAX/4 MAX/1",
+					   " 20 40 MAX/4 MAX/1", "20 40 MAX/4 MAX/1 ", "0 40 MAX/4 MAX/1",
+					   "10000 40 MAX/4 MAX/1", "20 40 MAX/0 MAX/1", "20 40 MAX/101 MAX/1",
+					   "20 -40 MAX/4 MAX/1", "20 40 max/4 MAX/1", "20 40 MAX/4 MAX/1\n\n",
+					   "20,40,MAX/4,MAX/1", "20 40 MAX/ MAX/1", "99999999999 1 1 1", "" };
+	static const char *bad_intervals[] = { "50 200 500 1000", "1000 500 200 5", "1000 500 200",
+					       "1000 500 200 600001", "1000 500 200 -50", "a b c d" };
 	static const char *bad_names[] = { "ful", "Full", "full ", " full", "full\n\n", "fast",
 					   "0", "\n", "[full]", "full medium", "quiet\r" };
 	static const char *bad[] = { "-1", "+1", " 1", "1 ", "abc", "1.5", "0x10", "1\n\n", "\n",
 				     "1a", "99999999999999999999", "18446744073709551616",
 				     "4294967296" };
 	/* The first values outside each attribute's range. */
-	static const char *above[] = { "3", "3600001", "86401", "1000001", "2", "1000001", "101" };
-	static const char *below[] = { NULL, NULL, NULL, "0", NULL, "1", "0" };
+	static const char *above[] = { "3", "3600001", "86401", "1000001", "2", "1000001", "101",
+				       "100", "100" };
+	static const char *below[] = { NULL, NULL, NULL, "0", NULL, "1", "0", NULL, NULL };
 	char overlong[200], huge[5000];
 	size_t i, j;
 
@@ -153,6 +162,25 @@ int main(void)
 	expect_reads("max_cpu_percentage", "50\n");
 	expect_taken("cpu_governor", "full\n", "[full] medium low quiet\n");
 	expect_reads("max_cpu_percentage", "95\n");
+	/* The rungs' shares and cover times: four values, UKSM's syntax, nothing else. */
+	expect_reads("cpu_ratios", "20 40 MAX/4 MAX/1\n");
+	expect_reads("eval_intervals", "1000 500 200 50\n");
+	for (j = 0; j < sizeof(bad_lists) / sizeof(*bad_lists); j++)
+		expect_refused("cpu_ratios", bad_lists[j], strlen(bad_lists[j]), EINVAL);
+	for (j = 0; j < sizeof(bad_intervals) / sizeof(*bad_intervals); j++)
+		expect_refused("eval_intervals", bad_intervals[j], strlen(bad_intervals[j]), EINVAL);
+	expect_refused("cpu_ratios", overlong, sizeof(overlong), EINVAL);
+	expect_taken("cpu_ratios", "1 9999 MAX/100 MAX/1\n", "1 9999 MAX/100 MAX/1\n");
+	expect_taken("eval_intervals", "600000 600000 10 10", "600000 600000 10 10\n");
+	expect_taken("cpu_governor", "quiet", "full medium low [quiet]\n");
+	expect_reads("cpu_ratios", "10 20 40 75\n");
+	expect_reads("eval_intervals", "2000 1000 1000 1000\n");
+	expect_taken("cpu_governor", "full", "[full] medium low quiet\n");
+	expect_reads("cpu_ratios", "20 40 MAX/4 MAX/1\n");
+	expect_taken("abundant_threshold", "0", "0\n");
+	expect_taken("abundant_threshold", "10", "10\n");
+	expect_taken("thrash_threshold", "99", "99\n");
+	expect_taken("thrash_threshold", "50", "50\n");
 	/* Counters move on their own: only the refusal is checked. */
 	for (i = 0; i < sizeof(counters) / sizeof(*counters); i++)
 		if (!write_value(counters[i], "0", 1)) {

@@ -7,7 +7,7 @@
 # 200 ms between rounds lets first_seen count the passes merging takes.
 # max_page_sharing above the 576 pages of one content: the test counts pages on one frame
 # (the cap has its own test, t_max_sharing).
-modprobe uksm sleep_millisecs=200 pages_to_scan=20000 max_page_sharing=4096 || fail "modprobe"
+load_all sleep_millisecs=200 pages_to_scan=20000 max_page_sharing=4096 || fail "modprobe"
 first_seen; rc=$?
 rmmod uksm || fail "rmmod"
 [ $rc = 0 ] || fail "first_seen checks failed"

@@ -5,7 +5,7 @@
 # the order in which uksmd meets the three mappings changes between them.
 . /tests/lib.sh
 echo 1 > /proc/sys/vm/memory_failure_early_kill || fail "cannot set memory_failure_early_kill"
-modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
+load_all sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
 fork_shared 6; rc=$?
 echo 0 > /proc/sys/vm/memory_failure_early_kill
 rmmod uksm || fail "rmmod"

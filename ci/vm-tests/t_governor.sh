@@ -1,38 +1,43 @@
 #!/bin/sh
-# The CPU ceiling: uksmd, told to scan as fast as it can (sleep_millisecs=0, pages_to_scan
-# at its maximum) over 256 MiB where nothing is left to merge, keeps within
-# max_cpu_percentage of one CPU, and the governors set that ceiling. uksmd's CPU time is
-# read from /proc/PID/stat (its scheduler clock), over 20 s per setting.
+# The CPU governor, measured from uksmd's CPU time in /proc/PID/stat (its scheduler clock)
+# while 256 MiB of distinct pages sit in memory, nothing left to merge:
+#  - the ceiling: with every rung at the ceiling (scan_all) and uksmd told to scan as fast
+#    as it can (sleep_millisecs=0, pages_to_scan at its maximum), it uses well over 30 % of
+#    a CPU under max_cpu_percentage=95 and no more than 10 % (+0.5) under 10;
+#  - idle: under the default governor (full) it uses at most 1 % of a CPU once that memory
+#    sits on the lowest rung, and under quiet at most 0.2 %, still sampling.
 . /tests/lib.sh
 ticks() { awk '{ print $14 + $15 }' /proc/$1/stat; }   # utime + stime, 1/100 s
 pid_of() { for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = "$1" ] && echo ${p#/proc/}; done; }
-modprobe uksm || fail "modprobe"
+load_all || fail "modprobe"
 dup_workload 1 256 0 3600 > /tmp/gov.out & w=$!
 wait_line /tmp/gov.out filled $w 300
 passes 1 600
-echo 0 > $U/sleep_millisecs; echo 1000000 > $U/pages_to_scan
 uksmd=$(pid_of uksmd)
 [ -n "$uksmd" ] || fail "no uksmd"
-# percent SETTING...: applies the settings, lets a few rounds pass, sets $pct to uksmd's
-# CPU use over the next 20 s in tenths of a percent of one CPU.
-percent() {
+# measure SECONDS SETTING...: applies the settings, lets a few rounds pass, sets $pct to
+# uksmd's CPU use over SECONDS in hundredths of a percent of one CPU.
+measure() {
+  secs=$1; shift
   for s in "$@"; do echo "${s#*=}" > "$U/${s%%=*}" || fail "write $s"; done
-  sleep 3
+  sleep 5
   c0=$(ticks $uksmd); s0=$(get pages_scanned)
-  sleep 20
+  sleep $secs
   c1=$(ticks $uksmd); s1=$(get pages_scanned)
-  echo "$*: uksmd ran $((c1 - c0)) ticks of 2000, scanned $((s1 - s0)) pages, ema_per_page_time $(get ema_per_page_time) ns"
-  [ $s1 -gt $s0 ] || fail "$*: uksmd stopped scanning"
-  pct=$(( (c1 - c0) / 2 ))
+  pct=$(( (c1 - c0) * 100 / secs ))
+  echo "$*: uksmd ran $((c1 - c0)) ticks in $secs s ($pct/100 % of a CPU), sampled $((s1 - s0)) pages, ema_per_page_time $(get ema_per_page_time) ns, rung_vmas $(get rung_vmas)"
+  [ $s1 -gt $s0 ] || fail "$*: uksmd stopped sampling"
 }
-percent cpu_governor=full; full=$pct
-percent max_cpu_percentage=10; ten=$pct
-percent cpu_governor=quiet; quiet=$pct
-echo "CPU use in tenths of a percent of one CPU: full $full, max_cpu_percentage=10 $ten, quiet $quiet"
-# Tick-granular accounting: a tick is 0.05 % of 20 s; allow half a percent point more.
-[ $ten -le 105 ] || fail "uksmd used $ten/10 % under a ceiling of 10 %"
-[ $quiet -le 15 ] || fail "uksmd used $quiet/10 % under quiet (ceiling 1 %)"
+measure 20 sleep_millisecs=0 pages_to_scan=1000000 max_cpu_percentage=95; full=$pct
+measure 20 max_cpu_percentage=10; ten=$pct
+measure 60 cpu_governor=full sleep_millisecs=100 pages_to_scan=1000; idle=$pct
+measure 60 cpu_governor=quiet; quiet=$pct
+echo "uksmd's CPU use in hundredths of a percent of one CPU: ceiling 95 %: $full; ceiling 10 %: $ten; idle under full: $idle; idle under quiet: $quiet"
+# Tick-granular accounting (a tick is 0.05 % of 20 s): half a percent point of slack.
+[ $ten -le 1050 ] || fail "uksmd used $ten/100 % under a ceiling of 10 %"
 # The ceiling, not the work, held uksmd back: unbounded it uses far more.
-[ $full -ge 300 ] || fail "uksmd used only $full/10 % under full: the comparison shows nothing"
+[ $full -ge 3000 ] || fail "uksmd used only $full/100 % under a ceiling of 95 %: the comparison shows nothing"
+[ $idle -le 100 ] || fail "uksmd used $idle/100 % of a CPU on idle memory under full (target 1 %)"
+[ $quiet -le 20 ] || fail "uksmd used $quiet/100 % of a CPU on idle memory under quiet (target 0.2 %)"
 kill -TERM $w 2>/dev/null; wait $w
 rmmod uksm || fail "rmmod"

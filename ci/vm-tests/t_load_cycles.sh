@@ -11,13 +11,13 @@ sleep 1
 cycles=${LOAD_CYCLES:-30}
 i=0
 while [ $i -lt $cycles ]; do
-  modprobe uksm sleep_millisecs=1 || { grep . /sys/kernel/mm/ksm/*; fail "modprobe failed in cycle $i"; }
+  load_all sleep_millisecs=1 || { grep . /sys/kernel/mm/ksm/*; fail "modprobe failed in cycle $i"; }
   [ "$(get tracked_vmas)" -gt 0 ] || fail "nothing tracked in cycle $i"
   rmmod uksm || fail "rmmod failed in cycle $i"
   i=$((i+1))
 done
 echo "$cycles cycles done"
-modprobe uksm || fail "modprobe after cycles"
+load_all || fail "modprobe after cycles"
 vma_churn check 3 || fail "registry differs from /proc after $cycles cycles"
 rmmod uksm
 stop_churn

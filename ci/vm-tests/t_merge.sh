@@ -10,7 +10,7 @@ if ! grep -q zram0 /proc/swaps; then
     fail "cannot set up zram swap"
 fi
 for how in rmmod run2; do
-  modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
+  load_all sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
   merge_pages > /tmp/mp.out & mp=$!
   wait_line /tmp/mp.out MERGED $mp 300
   echo "uksm: pages_shared=$(get pages_shared) pages_sharing=$(get pages_sharing) pages_unshared=$(get pages_unshared)"

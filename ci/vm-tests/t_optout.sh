@@ -4,7 +4,7 @@
 # opts back in; mremap()ed merged pages are merged again at their new place with a working
 # rmap (see optout.c).
 . /tests/lib.sh
-modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
+load_all sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
 optout; rc=$?
 rmmod uksm || fail "rmmod"
 [ $rc = 0 ] || fail "optout checks failed"

@@ -4,7 +4,7 @@
 # pages stay intact (see poison.c).
 . /tests/lib.sh
 echo 1 > /proc/sys/vm/memory_failure_early_kill || fail "cannot set memory_failure_early_kill"
-modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
+load_all sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
 poison; rc=$?
 echo 0 > /proc/sys/vm/memory_failure_early_kill
 rmmod uksm || fail "rmmod"

@@ -2,7 +2,7 @@
 # uksmd scans while run=1, stops scanning on run=0, logs statistics, exits on unload.
 . /tests/lib.sh
 dmesg -c > /dev/null
-modprobe uksm sleep_millisecs=10 stats_interval_secs=1 || fail "modprobe"
+load_all sleep_millisecs=10 stats_interval_secs=1 || fail "modprobe"
 ps | grep -q '[u]ksmd' || fail "no uksmd thread"
 a=$(get full_scans); sleep 2; b=$(get full_scans)
 [ "$b" -gt "$a" ] || fail "full_scans did not advance with run=1 ($a -> $b)"

@@ -3,7 +3,7 @@
 # a workload with a known duplicate count holds (pages_sharing: pages freed by merging),
 # leaving contents intact.
 . /tests/lib.sh
-modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
+load_all sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
 passes 2 60
 base=$(get pages_sharing)
 dup_workload 3 16 75 600 > /tmp/dw.out & w=$!
@@ -22,6 +22,6 @@ echo "workload: $pages pages, $want duplicates; pages_sharing rose by $got; $sca
 kill -TERM $w 2>/dev/null; wait $w
 rmmod uksm || fail "rmmod"
 # The same pages, checked byte for byte after uksm read them: a shorter run to the end.
-modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
+load_all sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
 dup_workload 2 8 50 8 | tee /tmp/dw2.out
 grep -q 'contents intact' /tmp/dw2.out || fail "workload contents changed"

@@ -5,7 +5,7 @@
 # printed for reference and does not decide the result.
 . /tests/lib.sh
 grep -q '\[always\]' /sys/kernel/mm/transparent_hugepage/enabled || fail "THP is not always"
-modprobe uksm || fail "modprobe"
+load_all || fail "modprobe"
 thp_merge uksm 16; rc=$?
 dmesg | grep 'uksm: stats' | tail -1
 rmmod uksm || fail "rmmod"

@@ -10,7 +10,7 @@ if ! grep -q zram0 /proc/swaps; then
   { [ "$(cat /sys/block/zram0/disksize)" != 0 ] || echo 256M > /sys/block/zram0/disksize; } &&
     mkswap /dev/zram0 >/dev/null && swapon /dev/zram0 || fail "cannot set up zram swap"
 fi
-modprobe uksm sleep_millisecs=0 pages_to_scan=2000 || fail "modprobe"
+load_all sleep_millisecs=0 pages_to_scan=2000 || fail "modprobe"
 seed=$(( $(date +%s) % 100000 ))
 unmerge_lines=$(dmesg | grep -c "uksm: unmerged")
 torture $secs 4 $seed > /tmp/torture.out & tp=$!
@@ -26,7 +26,7 @@ while kill -0 $tp 2>/dev/null; do
   if [ "$(up)" -ge $next_reload ]; then
     repairs=$((repairs + $(get rmap_repairs))); merged=$((merged + $(get pages_merged)))
     rmmod uksm || fail "rmmod during torture"
-    modprobe uksm sleep_millisecs=0 pages_to_scan=2000 || fail "modprobe during torture"
+    load_all sleep_millisecs=0 pages_to_scan=2000 || fail "modprobe during torture"
     reloads=$((reloads + 1)); next_reload=$(( $(up) + 15 ))
   elif [ "$(up)" -ge $next_flip ]; then
     case $((flips % 3)) in

@@ -5,7 +5,7 @@
 # chart a merge; with the module unloaded status says so.
 . /tests/lib.sh
 C=/tests/uksmctl
-modprobe uksm sleep_millisecs=20 pages_to_scan=5000 || fail "modprobe"
+load_all sleep_millisecs=20 pages_to_scan=5000 || fail "modprobe"
 dup_workload 2 16 50 600 > /tmp/wl.out & wl=$!
 wait_line /tmp/wl.out filled $wl 120
 dups=$(sed -n 's/^filled: [0-9]* pages, \([0-9]*\) duplicates.*/\1/p' /tmp/wl.out)

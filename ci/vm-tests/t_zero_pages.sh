@@ -3,7 +3,7 @@
 # and MADV_DONTNEED intact; rmmod and run=2 unmerge every one of them.
 . /tests/lib.sh
 for how in rmmod run2; do
-  modprobe uksm sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
+  load_all sleep_millisecs=0 pages_to_scan=5000 || fail "modprobe"
   zero_pages > /tmp/zp.out & zp=$!
   wait_line /tmp/zp.out MERGED $zp 180
   case $how in
@@ -26,7 +26,7 @@ ksm_kb() {
     [ "$(cat $p/comm 2>/dev/null)" = dup_workload ] && awk '/^KSM:/ { print $2 }' $p/smaps_rollup
   done | awk '{ s += $1 } END { print s + 0 }'
 }
-modprobe uksm sleep_millisecs=0 pages_to_scan=5000 use_zero_pages=0 || fail "modprobe use_zero_pages=0"
+load_all sleep_millisecs=0 pages_to_scan=5000 use_zero_pages=0 || fail "modprobe use_zero_pages=0"
 dup_workload 1 4 0 600 100 > /tmp/dz.out & dz=$!
 i=0; while ! grep -q filled /tmp/dz.out; do i=$((i+1)); [ $i -lt 600 ] || fail "workload did not fill"; sleep 0.1; done
 passes 3 60

@@ -91,7 +91,7 @@ MODULE_PARM_DESC(sleep_millisecs, "milliseconds uksmd sleeps between scan rounds
 module_param_cb(stats_interval_secs, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(stats_interval_secs, "seconds between statistics lines in the kernel log, 0 = none, up to 86400 (default 60)");
 module_param_cb(pages_to_scan, &uksm_param_ops, NULL, 0444);
-MODULE_PARM_DESC(pages_to_scan, "present pages uksmd visits per scan round, 1..1000000 (default 1000)");
+MODULE_PARM_DESC(pages_to_scan, "most pages uksmd samples per round, all rungs together, 1..1000000 (default 20000; the CPU shares normally bind first)");
 module_param_cb(use_zero_pages, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(use_zero_pages, "1: merge all-zero pages into the KSM zero page (default), 0: leave them");
 module_param_cb(max_page_sharing, &uksm_param_ops, NULL, 0444);
@@ -100,6 +100,14 @@ module_param_cb(cpu_governor, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(cpu_governor, "CPU governor preset: full (default), medium, low or quiet; sets max_cpu_percentage (give that after it to change it)");
 module_param_cb(max_cpu_percentage, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(max_cpu_percentage, "ceiling of uksmd's CPU use in percent of one CPU, 1..100 (default: the governor's, 95 for full)");
+module_param_cb(cpu_ratios, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(cpu_ratios, "CPU share of each of the 4 rungs, in 1/10000 of a CPU or MAX/n (n-th of max_cpu_percentage), e.g. \"20 40 MAX/4 MAX/1\" (default: the governor's)");
+module_param_cb(eval_intervals, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(eval_intervals, "ms in which each of the 4 rungs covers its memory, non-increasing, 10..600000, e.g. \"1000 500 200 50\" (default: the governor's)");
+module_param_cb(abundant_threshold, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(abundant_threshold, "percent of a VMA's samples that must find new merges for it to climb the ladder, 0..99 (default 10)");
+module_param_cb(thrash_threshold, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(thrash_threshold, "percent of a VMA's merges broken by writes above which it counts as thrashing, 0 = off, 0..99 (default 50)");
 
 /* The governor's settings (module/settings.rs): written by parameters and sysfs. */
 static DEFINE_MUTEX(uksm_settings_mutex);

@@ -10,7 +10,7 @@
 //! back to rung 0, so that memory whose duplicates are all merged costs rung 0's share
 //! only; it climbs again as soon as its samples find new duplicates.
 
-use crate::governor::RUNGS;
+use super::governor::RUNGS;
 
 /// The ladder's thresholds, in percent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,118 @@ pub fn stride(pages: u64, quota: u64, period_ms: u64, cover_ms: u64) -> u64 {
         return pages.max(1);
     }
     (pages / per_cover).clamp(1, pages.max(1))
+}
+
+/// The scanner's record of one VMA on the ladder.
+///
+/// A pass over the VMA has a stride `s`, fixed when the pass begins: the VMA is cut into
+/// windows of `s` pages, and each *cover* samples one page per window, the first present
+/// page at or after the cover's phase. The `s` covers of a pass take the phases in a
+/// random order ([`Permutation`]), so after a pass every present page has been sampled at
+/// least once (a page after a hole of the window may be sampled more than once). The rung
+/// decides only how fast covers come; after each cover the VMA is judged ([`judge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmaScan {
+    /// Rung of the ladder, 0 (slowest) to `RUNGS - 1`.
+    pub rung: usize,
+    /// Phases of the current pass, in sampling order; its length is the pass's stride.
+    perm: Permutation,
+    /// Covers of this pass done (index into `perm`).
+    cover: u64,
+    /// Next window of the current cover.
+    window: u64,
+    /// Settings generation the pass was drawn in; `u64::MAX`: no pass yet.
+    generation: u64,
+    /// What the samples found since the last judgement.
+    pub visit: Visit,
+    /// The epoch in which the VMA last completed a pass (or was adopted).
+    pub passed: u64,
+}
+
+impl VmaScan {
+    /// A VMA adopted in `epoch`, on rung 0, its first pass not drawn yet.
+    pub const fn new(epoch: u64) -> Self {
+        VmaScan {
+            rung: 0,
+            perm: Permutation { n: 1, a: 1, b: 0 },
+            cover: 0,
+            window: 0,
+            generation: u64::MAX,
+            visit: Visit {
+                sampled: 0,
+                merged: 0,
+                broken: 0,
+                pass_done: false,
+            },
+            passed: epoch,
+        }
+    }
+
+    /// Draws a new pass with `stride` unless the current one belongs to `generation` of the
+    /// settings; the random words pick the phase order.
+    pub fn begin(&mut self, stride: u64, generation: u64, r1: u64, r2: u64) {
+        if self.generation != generation {
+            self.draw(stride, generation, r1, r2);
+        }
+    }
+
+    fn draw(&mut self, stride: u64, generation: u64, r1: u64, r2: u64) {
+        self.perm = Permutation::new(stride, r1, r2);
+        self.cover = 0;
+        self.window = 0;
+        self.generation = generation;
+    }
+
+    /// The stride of the current pass.
+    pub fn stride(&self) -> u64 {
+        self.perm.len()
+    }
+
+    /// Whether the current cover has not begun yet.
+    pub fn cover_fresh(&self) -> bool {
+        self.window == 0
+    }
+
+    /// The pages (indexes from the VMA's start, `first..end`) where the next sample is
+    /// taken: the first present page there. `None` when the cover is complete.
+    pub fn next_window(&self, pages: u64) -> Option<(u64, u64)> {
+        let s = self.perm.len();
+        let start = self.window.checked_mul(s)?;
+        if start >= pages {
+            return None;
+        }
+        let end = start.saturating_add(s).min(pages);
+        Some((start.saturating_add(self.perm.at(self.cover)).min(end), end))
+    }
+
+    /// The current window and those before `page` (an index from the VMA's start) hold no
+    /// page where this cover samples: the cover goes on at the window of `page`.
+    pub fn skip_to(&mut self, page: u64) {
+        self.window = (page / self.perm.len()).max(self.window + 1);
+    }
+
+    /// One window sampled: whether it held a page, and whether that page was merged.
+    pub fn sampled(&mut self, found: bool, merged: bool) {
+        self.window += 1;
+        self.visit.sampled += u64::from(found);
+        self.visit.merged += u64::from(merged);
+    }
+
+    /// Ends a cover: judges the VMA and moves it on the ladder; after the last cover of its
+    /// pass, the next [`begin`](Self::begin) draws a new pass (with the stride of the rung
+    /// the VMA is on then). Returns whether a pass ended.
+    pub fn end_cover(&mut self, t: Thresholds) -> bool {
+        self.cover += 1;
+        self.window = 0;
+        let pass_done = self.cover >= self.perm.len();
+        if pass_done {
+            self.generation = u64::MAX;
+        }
+        self.visit.pass_done = pass_done;
+        self.rung = judge(self.rung, &self.visit, t);
+        self.visit = Visit::default();
+        pass_done
+    }
 }
 
 /// The order in which a VMA's phases are sampled: a random permutation of `0..n`, as the
@@ -219,6 +331,85 @@ mod tests {
         let p = Permutation::new(big, u64::MAX - 100, u64::MAX - 200);
         assert!(p.at(big - 1) < big && p.at(12345) < big);
         assert_ne!(p.at(1), p.at(2));
+    }
+
+    #[test]
+    fn a_pass_samples_every_page() {
+        extern crate std;
+        use std::vec;
+        let t = Thresholds::default();
+        // 1000 pages with a stride of 7: 143 windows per cover, 7 covers per pass.
+        let pages = 1000;
+        let mut v = VmaScan::new(0);
+        v.begin(7, 1, 99, 3);
+        assert_eq!(v.stride(), 7);
+        let mut hits = vec![0u32; pages as usize];
+        let mut covers = 0;
+        loop {
+            assert!(v.cover_fresh());
+            while let Some((first, end)) = v.next_window(pages) {
+                assert!(first <= end && end <= pages);
+                // Every page present: the sample is `first`, if the window reaches it.
+                if first < end {
+                    hits[first as usize] += 1;
+                }
+                v.sampled(first < end, false);
+            }
+            covers += 1;
+            if v.end_cover(t) {
+                break;
+            }
+            // Within a pass, the same generation keeps the pass.
+            let before = v;
+            v.begin(3, 1, 1, 1);
+            assert_eq!(v, before);
+        }
+        assert_eq!(covers, 7);
+        assert!(hits.iter().all(|&h| h == 1), "{hits:?}");
+        // After the pass, a new one is drawn, with the stride given then.
+        v.begin(3, 1, 1, 1);
+        assert_eq!(v.stride(), 3);
+        let drawn = v;
+        v.begin(5, 1, 1, 1);
+        assert_eq!(v, drawn);
+        // A new generation of the settings redraws at once.
+        v.begin(5, 2, 1, 1);
+        assert_eq!(v.stride(), 5);
+    }
+
+    #[test]
+    fn empty_windows_are_skipped() {
+        let mut v = VmaScan::new(0);
+        v.begin(10, 0, 0, 0);
+        let (first, end) = v.next_window(1_000_000).unwrap();
+        assert_eq!(end, 10);
+        // The next present page is far away: the cover continues at its window.
+        v.skip_to(123_456);
+        let (first2, end2) = v.next_window(1_000_000).unwrap();
+        assert_eq!(end2, 123_460);
+        assert_eq!(first2 - 123_450, first);
+        // A skip never goes backwards or stays.
+        v.skip_to(5);
+        assert_eq!(v.next_window(1_000_000).unwrap().1, 123_470);
+    }
+
+    #[test]
+    fn covers_move_the_vma() {
+        let t = Thresholds::default();
+        let mut v = VmaScan::new(0);
+        v.begin(4, 0, 0, 0);
+        // A cover that merged half its samples climbs; one that merged nothing steps down.
+        for _ in 0..10 {
+            v.sampled(true, true);
+            v.sampled(true, false);
+        }
+        assert!(!v.end_cover(t));
+        assert_eq!(v.rung, 1);
+        v.sampled(true, false);
+        assert!(!v.end_cover(t));
+        assert_eq!(v.rung, 0);
+        // Windows beyond the pages end the cover at once (an empty VMA).
+        assert_eq!(v.next_window(0), None);
     }
 
     #[test]

@@ -19,17 +19,23 @@ pub enum Id {
     SleepMillisecs = 1,
     /// `stats_interval_secs`: seconds between two statistics lines in the kernel log.
     StatsIntervalSecs = 2,
-    /// `pages_to_scan`: present pages the scanner visits per round.
+    /// `pages_to_scan`: most pages the scanner samples per round, all rungs together.
     PagesToScan = 3,
     /// `use_zero_pages`: 1 merges all-zero pages into the KSM zero page, 0 leaves them.
     UseZeroPages = 4,
     /// `max_page_sharing`: most places one merged page may be mapped at by merging (KSM's
     /// name and default); more copies of a content get another merged page.
     MaxPageSharing = 5,
+    /// `abundant_threshold`: percent of a VMA's samples that must find new merges for the
+    /// VMA to climb the sampling ladder (UKSM's meaning).
+    AbundantThreshold = 6,
+    /// `thrash_threshold`: percent of a VMA's merges broken by writes above which the VMA
+    /// counts as thrashing; 0 turns the filter off (UKSM's meaning).
+    ThrashThreshold = 7,
 }
 
 /// Number of tunables.
-pub const COUNT: usize = 6;
+pub const COUNT: usize = 8;
 
 /// A user-settable number with its accepted range.
 #[derive(Debug)]
@@ -72,12 +78,13 @@ pub const ALL: [Tunable; COUNT] = [
         default: 60,
     },
     // A round must make progress; a million pages (4 GiB) per round is far beyond useful.
+    // The rungs' CPU shares normally bind before the default does.
     Tunable {
         id: Id::PagesToScan,
         name: c"pages_to_scan",
         min: 1,
         max: 1_000_000,
-        default: 1000,
+        default: 20_000,
     },
     Tunable {
         id: Id::UseZeroPages,
@@ -94,6 +101,21 @@ pub const ALL: [Tunable; COUNT] = [
         min: 2,
         max: 1_000_000,
         default: 256,
+    },
+    // UKSM's ranges and defaults.
+    Tunable {
+        id: Id::AbundantThreshold,
+        name: c"abundant_threshold",
+        min: 0,
+        max: 99,
+        default: 10,
+    },
+    Tunable {
+        id: Id::ThrashThreshold,
+        name: c"thrash_threshold",
+        min: 0,
+        max: 99,
+        default: 50,
     },
 ];
 

@@ -127,6 +127,11 @@ impl<S: AsRef<[Entry]> + AsMut<[Entry]>> Table<S> {
         self.live = 0;
     }
 
+    /// Whether the table takes no more entries (half its slots in use).
+    pub fn is_full(&self) -> bool {
+        self.is_empty() || self.used >= self.len() / 2
+    }
+
     /// Pages seen this pass and not merged since (KSM's `pages_unshared`).
     pub fn live(&self) -> usize {
         self.live
@@ -182,7 +187,7 @@ impl<S: AsRef<[Entry]> + AsMut<[Entry]>> Table<S> {
 
     /// Records a page; a table more than half full takes no more this pass.
     pub fn insert(&mut self, key: Key, loc: Loc) {
-        if self.is_empty() || self.used >= self.len() / 2 {
+        if self.is_full() {
             return;
         }
         let mask = self.mask();

@@ -137,13 +137,13 @@ fn describe(name: &str) -> &'static str {
     match name {
         "run" => "0 stopped, 1 scanning and merging, 2 unmerge all and stop",
         "sleep_millisecs" => "pause between two scan rounds (ms)",
-        "pages_to_scan" => "pages scanned per round",
+        "pages_to_scan" => "most pages sampled per round, all rungs together",
         "use_zero_pages" => "1: all-zero pages are mapped to the zero page",
         "max_page_sharing" => "most mappings of one merged page",
         "stats_interval_secs" => "seconds between two statistics lines in the kernel log",
         "tracked_vmas" => "memory areas uksm watches",
         "tracked_pages" => "pages those areas spanned in the last full pass",
-        "full_scans" => "complete passes over all tracked memory",
+        "full_scans" => "complete passes over all tracked memory (every area sampled all over)",
         "pages_scanned" => "pages scanned since load",
         "pages_shared" => "merged pages in use",
         "pages_sharing" => "further mappings of merged pages (pages saved)",
@@ -156,6 +156,12 @@ fn describe(name: &str) -> &'static str {
         "max_cpu_percentage" => "most CPU uksmd uses, in % of one CPU",
         "ema_per_page_time" => "average CPU time per scanned page (ns)",
         "sleep_times" => "times uksmd slept after a round",
+        "cpu_ratios" => "CPU share of each rung (1/10000 of a CPU, or MAX/n of the ceiling)",
+        "eval_intervals" => "time in which each rung covers its memory (ms)",
+        "abundant_threshold" => "% of a memory area's samples merged for it to climb a rung",
+        "thrash_threshold" => "% of merges broken by writes that marks thrashing (0: off)",
+        "hash_strength" => "words of a page the partial hash reads",
+        "rung_vmas" => "memory areas on each rung of the sampling ladder",
         _ => "",
     }
 }
