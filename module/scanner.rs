@@ -76,8 +76,12 @@
 //!
 //! # CPU ceiling
 //!
-//! uksmd measures the CPU time of each round (its scheduler clock) and keeps an average
-//! cost per sample (`ema_per_page_time`), from which the rungs' quotas follow. No share
+//! uksmd measures the time each round takes (the monotonic clock: a round does not
+//! sleep, so this is its CPU time, or more when it was preempted; the scheduler's own
+//! clock of a running thread lags by up to a tick, too coarse for rounds of a
+//! millisecond) and keeps an average cost per sample (`ema_per_page_time`), from which
+//! the rungs' quotas follow. A round also stops when it has run as long as the ceiling
+//! allows next to the base sleep. No share
 //! exceeds `max_cpu_percentage`, and the sleep after a round is lengthened (up to a
 //! second) when the round ran longer than the ceiling allows. `cpu_governor` presets set
 //! the shares, the cover times and the ceiling.
@@ -157,6 +161,9 @@ struct Scanner {
     strides_for: Option<u64>,
     /// Windows sampled in the current round.
     round_pages: u64,
+    /// The round stops when the monotonic clock reaches this (ns): the ceiling holds even
+    /// when pages cost far more than the average says (merges that split huge pages).
+    cpu_deadline: u64,
 }
 
 /// The page being scanned, with its hash and where the unstable table records it.
@@ -220,6 +227,7 @@ impl Scanner {
             quota: [1; RUNGS],
             strides_for: None,
             round_pages: 0,
+            cpu_deadline: 0,
         }
     }
 
@@ -415,7 +423,11 @@ impl Scanner {
         let done = loop {
             // `run` leaves 1 or the module unloads: stop at once (a sysfs write of run and
             // unloading wait for this round).
-            if *left == 0 || tunables::get(Id::Run) != 1 || should_stop() {
+            if *left == 0
+                || sys::now_ns() >= self.cpu_deadline
+                || tunables::get(Id::Run) != 1
+                || should_stop()
+            {
                 break false;
             }
             let Some(guard) = MmapReadGuard::try_lock(&target.mm) else {
@@ -545,8 +557,17 @@ impl Scanner {
 
     /// One round: each rung, fastest first, samples up to its quota of windows (all rungs
     /// together at most `pages_to_scan`). Returns false if asked to stop.
-    fn round(&mut self, uksm: &Uksm, gov: &Settings, generation: u64, period_ns: u64, page_ns: u64) -> bool {
+    fn round(
+        &mut self,
+        uksm: &Uksm,
+        gov: &Settings,
+        generation: u64,
+        period_ns: u64,
+        page_ns: u64,
+    ) -> bool {
         self.round_pages = 0;
+        self.cpu_deadline = sys::now_ns()
+            .saturating_add(governor::run_allowed(period_ns, gov.ceiling()));
         let mut engine = uksm.merge_lock.lock();
         // run=2 may have unmerged everything while this thread waited for the lock.
         if tunables::get(Id::Run) != 1 {
@@ -604,7 +625,10 @@ impl Scanner {
         gov: &Settings,
         period_ms: u64,
     ) -> bool {
-        while *left > 0 && tunables::get(Id::Run) == 1 {
+        while *left > 0
+            && sys::now_ns() < self.cpu_deadline
+            && tunables::get(Id::Run) == 1
+        {
             let next = {
                 let mut registry = uksm.registry.lock();
                 if registry.on_rung(rung) == 0 {
@@ -675,13 +699,13 @@ extern "C" fn uksm_rs_thread_main(_data: *mut c_void) -> c_int {
         if running && sys::now_ms() >= due {
             let (gov, generation) = settings::current_with_generation();
             let ceiling = gov.ceiling();
-            let cpu_before = sys::thread_cpu_ns();
+            let started = sys::now_ns();
             // Quotas are for the base sleep, at least 10 ms of it (so that
             // sleep_millisecs=0 still gives rounds of more than one page).
             if !scanner.round(uksm, &gov, generation, sleep_ms.max(10) * 1_000_000, cost.ns()) {
                 break;
             }
-            let run_ns = sys::thread_cpu_ns().saturating_sub(cpu_before);
+            let run_ns = sys::now_ns().saturating_sub(started);
             cost.add(run_ns, scanner.round_pages);
             uksm.page_cost_ns.store(cost.ns(), Ordering::Relaxed);
             ceiling_ms = governor::sleep_after(run_ns, ceiling).div_ceil(1_000_000);

@@ -101,7 +101,7 @@ extern "C" {
     pub(crate) fn uksm_ksm_zero_pages() -> c_long;
     pub(crate) fn uksm_mm_ksm_zero_pages(mm: *mut mm_struct) -> c_long;
     pub(crate) fn uksm_now_ms() -> i64;
-    pub(crate) fn uksm_thread_cpu_ns() -> u64;
+    pub(crate) fn uksm_now_ns() -> u64;
     pub(crate) fn uksm_random_u64() -> u64;
     pub(crate) fn uksm_signal_pending() -> bool;
 
@@ -153,8 +153,8 @@ pub(crate) fn now_ms() -> i64 {
     unsafe { uksm_now_ms() }
 }
 
-/// CPU time the calling thread has run, in ns.
-pub(crate) fn thread_cpu_ns() -> u64 {
-    // SAFETY: reads the calling thread's own scheduler clock; valid in any thread context.
-    unsafe { uksm_thread_cpu_ns() }
+/// Nanoseconds of the monotonic clock (the kernel's `ktime_get_ns()`).
+pub(crate) fn now_ns() -> u64 {
+    // SAFETY: takes no arguments and may be called from any context.
+    unsafe { uksm_now_ns() }
 }

@@ -255,7 +255,7 @@ impl Uksm {
             gov.max_cpu_percentage,
             self.page_cost_ns.load(Ordering::Relaxed),
             self.sleep_times.load(Ordering::Relaxed),
-            logic::governor::Rungs(&self.rung_vmas()),
+            format_args!("{}", logic::governor::Rungs(&self.rung_vmas())),
         );
     }
 }

@@ -97,7 +97,7 @@ int main(void)
 					   " 20 40 MAX/4 MAX/1", "20 40 MAX/4 MAX/1 ", "0 40 MAX/4 MAX/1",
 					   "10000 40 MAX/4 MAX/1", "20 40 MAX/0 MAX/1", "20 40 MAX/101 MAX/1",
 					   "20 -40 MAX/4 MAX/1", "20 40 max/4 MAX/1", "20 40 MAX/4 MAX/1\n\n",
-					   "20,40,MAX/4,MAX/1", "20 40 MAX/ MAX/1", "99999999999 1 1 1", "" };
+					   "20,40,MAX/4,MAX/1", "20 40 MAX/ MAX/1", "99999999999 1 1 1", "\n" };
 	static const char *bad_intervals[] = { "50 200 500 1000", "1000 500 200 5", "1000 500 200",
 					       "1000 500 200 600001", "1000 500 200 -50", "a b c d" };
 	static const char *bad_names[] = { "ful", "Full", "full ", " full", "full\n\n", "fast",

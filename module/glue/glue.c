@@ -444,13 +444,10 @@ s64 uksm_now_ms(void)
 	return ktime_to_ms(ktime_get());
 }
 
-/*
- * CPU time the calling thread has run, in ns (its scheduler clock: exact at the last
- * context switch or tick, so behind by less than a tick while it runs).
- */
-u64 uksm_thread_cpu_ns(void)
+/* Nanoseconds of CLOCK_MONOTONIC. */
+u64 uksm_now_ns(void)
 {
-	return READ_ONCE(current->se.sum_exec_runtime);
+	return ktime_get_ns();
 }
 
 u64 uksm_random_u64(void)
