@@ -58,8 +58,10 @@
 //! uksmd measures the CPU time of each round (its scheduler clock) and keeps an average
 //! cost per visited page (`ema_per_page_time`). A round visits no more pages than
 //! `max_cpu_percentage` of a CPU allows next to a sleep of `sleep_millisecs` at that cost,
-//! and the sleep after it is lengthened (up to a second) when the round ran longer than
-//! the ceiling allows. `cpu_governor` presets set the ceiling.
+//! and stops when its CPU time reaches what the ceiling allows (pages that split a huge
+//! page cost far more than the average); the sleep after it is lengthened (up to a
+//! second) when the round ran longer than the ceiling allows. `cpu_governor` presets set
+//! the ceiling.
 //!
 //! While `run` is 0 uksmd sleeps until a sysfs write wakes it. It also prints the periodic
 //! statistics line.
@@ -131,8 +133,12 @@ struct Scanner {
     hashed_last_pass: usize,
     /// Pages the VMAs met in this pass span (`tracked_pages` at the end of the pass).
     pass_pages: usize,
-    /// Present pages visited in the current round.
+    /// Pages the walk met in the current round, KSM zero pages included (what the round's
+    /// CPU time is spread over).
     round_pages: u64,
+    /// The round stops when uksmd's CPU clock reaches this (ns): the ceiling holds even
+    /// when pages cost far more than the average says (merges that split huge pages).
+    cpu_deadline: u64,
 }
 
 /// The page being scanned, with its hash and where the unstable table records it.
@@ -195,6 +201,7 @@ impl Scanner {
             hashed_last_pass: 0,
             pass_pages: 0,
             round_pages: 0,
+            cpu_deadline: 0,
         }
     }
 
@@ -385,12 +392,16 @@ impl Scanner {
         budget: &mut usize,
     ) -> bool {
         let use_zero_pages = tunables::get(Id::UseZeroPages) == 1;
-        let mut scanned = 0;
+        let (mut scanned, mut met) = (0, 0);
         let mut addr = self.addr.max(target.start);
         let done = loop {
             // `run` leaves 1 or the module unloads: stop at once (a sysfs write of run and
             // unloading wait for this round).
-            if *budget == 0 || tunables::get(Id::Run) != 1 || should_stop() {
+            if *budget == 0
+                || sys::thread_cpu_ns() >= self.cpu_deadline
+                || tunables::get(Id::Run) != 1
+                || should_stop()
+            {
                 break false;
             }
             let Some(guard) = MmapReadGuard::try_lock(&target.mm) else {
@@ -407,6 +418,7 @@ impl Scanner {
             let Some((at, page)) = vma.next_page(addr, vma.end()) else {
                 break true;
             };
+            met += 1;
             if let Some(page) = page {
                 let cur = Mapped {
                     vma,
@@ -423,7 +435,7 @@ impl Scanner {
             unsafe { sys::uksm_cond_resched() };
         };
         self.addr = addr;
-        self.round_pages += scanned;
+        self.round_pages += met;
         uksm.pages_scanned.fetch_add(scanned, Ordering::Relaxed);
         self.hashed += scanned as usize;
         done
@@ -487,7 +499,8 @@ impl Scanner {
     }
 
     /// One round: up to `pages` present pages. Returns false if asked to stop.
-    fn round(&mut self, uksm: &Uksm, pages: u64) -> bool {
+    fn round(&mut self, uksm: &Uksm, pages: u64, cpu_deadline: u64) -> bool {
+        self.cpu_deadline = cpu_deadline;
         self.round_pages = 0;
         let mut engine = uksm.merge_lock.lock();
         // run=2 may have unmerged everything while this thread waited for the lock.
@@ -496,7 +509,10 @@ impl Scanner {
         }
         let mut budget = pages as usize;
         let mut wrapped = false;
-        while budget > 0 && tunables::get(Id::Run) == 1 {
+        while budget > 0
+            && sys::thread_cpu_ns() < self.cpu_deadline
+            && tunables::get(Id::Run) == 1
+        {
             if !self.in_pass {
                 self.begin_pass(&mut engine);
             }
@@ -559,7 +575,8 @@ extern "C" fn uksm_rs_thread_main(_data: *mut c_void) -> c_int {
                 tunables::get(Id::PagesToScan),
             );
             let cpu_before = sys::thread_cpu_ns();
-            if !scanner.round(uksm, pages) {
+            let allowed_ns = governor::run_allowed(sleep_ms.max(10) * 1_000_000, ceiling);
+            if !scanner.round(uksm, pages, cpu_before.saturating_add(allowed_ns)) {
                 break;
             }
             let run_ns = sys::thread_cpu_ns().saturating_sub(cpu_before);
