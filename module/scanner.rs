@@ -58,10 +58,10 @@
 //! uksmd measures the CPU time of each round (its scheduler clock) and keeps an average
 //! cost per visited page (`ema_per_page_time`). A round visits no more pages than
 //! `max_cpu_percentage` of a CPU allows next to a sleep of `sleep_millisecs` at that cost,
-//! and stops when its CPU time reaches what the ceiling allows (pages that split a huge
-//! page cost far more than the average); the sleep after it is lengthened (up to a
-//! second) when the round ran longer than the ceiling allows. `cpu_governor` presets set
-//! the ceiling.
+//! and the sleep after it is lengthened (up to a second) when the round ran longer than
+//! the ceiling allows. `cpu_governor` presets set the ceiling. A round is bounded by
+//! pages, not time: pages that split huge pages cost far more than the average, and such
+//! a round can run over the ceiling (docs/status.md, known limits).
 //!
 //! While `run` is 0 uksmd sleeps until a sysfs write wakes it. It also prints the periodic
 //! statistics line.
@@ -136,9 +136,6 @@ struct Scanner {
     /// Pages the walk met in the current round, KSM zero pages included (what the round's
     /// CPU time is spread over).
     round_pages: u64,
-    /// The round stops when uksmd's CPU clock reaches this (ns): the ceiling holds even
-    /// when pages cost far more than the average says (merges that split huge pages).
-    cpu_deadline: u64,
 }
 
 /// The page being scanned, with its hash and where the unstable table records it.
@@ -201,7 +198,6 @@ impl Scanner {
             hashed_last_pass: 0,
             pass_pages: 0,
             round_pages: 0,
-            cpu_deadline: 0,
         }
     }
 
@@ -397,11 +393,7 @@ impl Scanner {
         let done = loop {
             // `run` leaves 1 or the module unloads: stop at once (a sysfs write of run and
             // unloading wait for this round).
-            if *budget == 0
-                || sys::thread_cpu_ns() >= self.cpu_deadline
-                || tunables::get(Id::Run) != 1
-                || should_stop()
-            {
+            if *budget == 0 || tunables::get(Id::Run) != 1 || should_stop() {
                 break false;
             }
             let Some(guard) = MmapReadGuard::try_lock(&target.mm) else {
@@ -499,8 +491,7 @@ impl Scanner {
     }
 
     /// One round: up to `pages` present pages. Returns false if asked to stop.
-    fn round(&mut self, uksm: &Uksm, pages: u64, cpu_deadline: u64) -> bool {
-        self.cpu_deadline = cpu_deadline;
+    fn round(&mut self, uksm: &Uksm, pages: u64) -> bool {
         self.round_pages = 0;
         let mut engine = uksm.merge_lock.lock();
         // run=2 may have unmerged everything while this thread waited for the lock.
@@ -509,10 +500,7 @@ impl Scanner {
         }
         let mut budget = pages as usize;
         let mut wrapped = false;
-        while budget > 0
-            && sys::thread_cpu_ns() < self.cpu_deadline
-            && tunables::get(Id::Run) == 1
-        {
+        while budget > 0 && tunables::get(Id::Run) == 1 {
             if !self.in_pass {
                 self.begin_pass(&mut engine);
             }
@@ -575,8 +563,7 @@ extern "C" fn uksm_rs_thread_main(_data: *mut c_void) -> c_int {
                 tunables::get(Id::PagesToScan),
             );
             let cpu_before = sys::thread_cpu_ns();
-            let allowed_ns = governor::run_allowed(sleep_ms.max(10) * 1_000_000, ceiling);
-            if !scanner.round(uksm, pages, cpu_before.saturating_add(allowed_ns)) {
+            if !scanner.round(uksm, pages) {
                 break;
             }
             let run_ns = sys::thread_cpu_ns().saturating_sub(cpu_before);
