@@ -63,7 +63,6 @@ int main(int argc, char **argv)
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	double t0, pass, unmerge;
-	int t;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (p == MAP_FAILED)
@@ -81,7 +80,7 @@ int main(int argc, char **argv)
 	double merged_in;
 
 	t0 = now();
-	for (t = 0; t < 3000 && ((n = frames_alone(p, len, &alone)) > 2); t++)
+	while ((n = frames_alone(p, len, &alone)) > 2 && now() - t0 < 300)
 		usleep(100000);
 	merged_in = now() - t0;
 	wait_passes(1);
