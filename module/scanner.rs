@@ -80,10 +80,11 @@
 //! sleep, so this is its CPU time, or more when it was preempted; the scheduler's own
 //! clock of a running thread lags by up to a tick, too coarse for rounds of a
 //! millisecond) and keeps an average cost per sample (`ema_per_page_time`), from which
-//! the rungs' quotas follow. A round also stops when it has run as long as the ceiling
-//! allows next to the base sleep. No share
-//! exceeds `max_cpu_percentage`, and the sleep after a round is lengthened (up to a
-//! second) when the round ran longer than the ceiling allows. `cpu_governor` presets set
+//! the rungs' quotas follow. No share exceeds `max_cpu_percentage`, and the sleep after a
+//! round is lengthened (up to a second) when the round ran longer than the ceiling allows
+//! (a round is bounded by pages, not stopped by the clock: a merge that splits a huge
+//! page costs far more than the average, and stopping rounds after it made merging of
+//! huge pages several times slower). `cpu_governor` presets set
 //! the shares, the cover times and the ceiling.
 //!
 //! While `run` is 0 uksmd sleeps until a sysfs write wakes it. It also prints the periodic
@@ -161,9 +162,6 @@ struct Scanner {
     strides_for: Option<u64>,
     /// Windows sampled in the current round.
     round_pages: u64,
-    /// The round stops when the monotonic clock reaches this (ns): the ceiling holds even
-    /// when pages cost far more than the average says (merges that split huge pages).
-    cpu_deadline: u64,
 }
 
 /// The page being scanned, with its hash and where the unstable table records it.
@@ -227,7 +225,6 @@ impl Scanner {
             quota: [1; RUNGS],
             strides_for: None,
             round_pages: 0,
-            cpu_deadline: 0,
         }
     }
 
@@ -423,11 +420,7 @@ impl Scanner {
         let done = loop {
             // `run` leaves 1 or the module unloads: stop at once (a sysfs write of run and
             // unloading wait for this round).
-            if *left == 0
-                || sys::now_ns() >= self.cpu_deadline
-                || tunables::get(Id::Run) != 1
-                || should_stop()
-            {
+            if *left == 0 || tunables::get(Id::Run) != 1 || should_stop() {
                 break false;
             }
             let Some(guard) = MmapReadGuard::try_lock(&target.mm) else {
@@ -566,8 +559,6 @@ impl Scanner {
         page_ns: u64,
     ) -> bool {
         self.round_pages = 0;
-        self.cpu_deadline = sys::now_ns()
-            .saturating_add(governor::run_allowed(period_ns, gov.ceiling()));
         let mut engine = uksm.merge_lock.lock();
         // run=2 may have unmerged everything while this thread waited for the lock.
         if tunables::get(Id::Run) != 1 {
@@ -625,10 +616,7 @@ impl Scanner {
         gov: &Settings,
         period_ms: u64,
     ) -> bool {
-        while *left > 0
-            && sys::now_ns() < self.cpu_deadline
-            && tunables::get(Id::Run) == 1
-        {
+        while *left > 0 && tunables::get(Id::Run) == 1 {
             let next = {
                 let mut registry = uksm.registry.lock();
                 if registry.on_rung(rung) == 0 {
