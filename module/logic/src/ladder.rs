@@ -10,6 +10,7 @@
 //! back to rung 0, so that memory whose duplicates are all merged costs rung 0's share
 //! only; it climbs again as soon as its samples find new duplicates.
 
+use core::num::NonZeroU64;
 use super::governor::RUNGS;
 
 /// The ladder's thresholds, in percent.
@@ -112,7 +113,7 @@ impl VmaScan {
     pub const fn new(epoch: u64) -> Self {
         VmaScan {
             rung: 0,
-            perm: Permutation { n: 1, a: 1, b: 0 },
+            perm: Permutation::ONE,
             cover: 0,
             window: 0,
             generation: u64::MAX,
@@ -196,38 +197,47 @@ impl VmaScan {
 /// The order in which a VMA's phases are sampled: a random permutation of `0..n`, as the
 /// affine map `j -> (a * j + b) mod n` with `a` coprime to `n` (re-drawn for each pass over
 /// the VMA, as UKSM reshuffles its permutation).
+///
+/// # Invariants
+///
+/// `a` and `b` are below `n`. (With `n` non-zero, no operation here can panic: the kernel
+/// build must not carry panic paths in the scanner's inner loop.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Permutation {
-    n: u64,
+    n: NonZeroU64,
     a: u64,
     b: u64,
 }
 
 fn gcd(mut a: u64, mut b: u64) -> u64 {
-    while b != 0 {
-        (a, b) = (b, a % b);
+    while let Some(nz) = NonZeroU64::new(b) {
+        (a, b) = (b, a % nz);
     }
     a
 }
 
 impl Permutation {
+    /// The identity on `0..1`.
+    pub const ONE: Permutation = Permutation {
+        n: NonZeroU64::MIN,
+        a: 0,
+        b: 0,
+    };
+
     /// A permutation of `0..n` (of `0..1` for `n` 0) drawn from the random words `r1`, `r2`.
     pub fn new(n: u64, r1: u64, r2: u64) -> Self {
-        let n = n.max(1);
+        let n = NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN);
         let mut a = r1 % n;
         // Coprimes are dense: this ends within a few steps (at most n).
-        while gcd(a, n) != 1 {
-            a = (a + 1) % n;
-            if n == 1 {
-                break;
-            }
+        while gcd(a, n.get()) != 1 && n.get() > 1 {
+            a = add_mod(a, 1, n);
         }
         Permutation { n, a, b: r2 % n }
     }
 
     /// Its length.
     pub fn len(&self) -> u64 {
-        self.n
+        self.n.get()
     }
 
     /// The `j`-th element (`j` below the length).
@@ -236,13 +246,14 @@ impl Permutation {
     }
 }
 
-/// `a * b mod n` without 128-bit arithmetic (the kernel has no 128-bit division).
-fn mul_mod(a: u64, b: u64, n: u64) -> u64 {
+/// `a * b mod n` for `a`, `b` below `n`, without 128-bit arithmetic (the kernel has no
+/// 128-bit division).
+fn mul_mod(a: u64, b: u64, n: NonZeroU64) -> u64 {
     match a.checked_mul(b) {
         Some(p) => p % n,
         None => {
             // Double and add, all below n.
-            let (mut acc, mut a, mut b) = (0u64, a % n, b);
+            let (mut acc, mut a, mut b) = (0u64, a, b);
             while b > 0 {
                 if b & 1 == 1 {
                     acc = add_mod(acc, a, n);
@@ -256,11 +267,12 @@ fn mul_mod(a: u64, b: u64, n: u64) -> u64 {
 }
 
 /// `x + y mod n` for `x`, `y` below `n`, without overflow.
-fn add_mod(x: u64, y: u64, n: u64) -> u64 {
-    if x >= n - y {
-        x - (n - y)
+fn add_mod(x: u64, y: u64, n: NonZeroU64) -> u64 {
+    let room = n.get().wrapping_sub(y);
+    if x >= room {
+        x.wrapping_sub(room)
     } else {
-        x + y
+        x.wrapping_add(y)
     }
 }
 
