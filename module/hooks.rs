@@ -22,6 +22,8 @@ unsafe extern "C" fn uksm_rs_vma_linked(vma: *mut vm_area_struct) {
 unsafe extern "C" fn uksm_rs_vma_free(vma: *mut vm_area_struct) {
     if let Some(uksm) = Uksm::get() {
         // SAFETY: ksm_hooks calls this before `vma` is freed.
-        unsafe { uksm.registry.lock().release(vma) };
+        let slot = unsafe { uksm.registry.lock().release(vma) };
+        // Freed here, outside the registry lock.
+        drop(slot);
     }
 }

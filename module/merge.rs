@@ -56,6 +56,9 @@ pub(crate) fn merge_zero_page(m: &Mapped<'_>) -> bool {
 pub(crate) struct Engine {
     pub(crate) stable: Stable,
     pub(crate) unstable: Unstable,
+    /// Times everything was unmerged: a VMA's record of its merged pages from before
+    /// ([`MergedMap`](crate::merged_map::MergedMap)) no longer holds.
+    pub(crate) unmerges: u64,
 }
 
 impl Engine {
@@ -63,6 +66,7 @@ impl Engine {
         Engine {
             stable: Stable::new(),
             unstable: Unstable::new(),
+            unmerges: 0,
         }
     }
 }
@@ -86,6 +90,7 @@ const UNLOAD_RETRY_PASSES: u32 = 300;
 pub(crate) fn unmerge_all(engine: &mut Engine, interruptible: bool) -> Result<Unmerged> {
     // SAFETY: a flag the kernel reads; cleared again below.
     unsafe { sys::ksm_hooks_set_unmerging(true) };
+    engine.unmerges += 1;
     let result = unmerge_passes(engine, interruptible);
     // SAFETY: as above.
     unsafe { sys::ksm_hooks_set_unmerging(false) };

@@ -32,6 +32,7 @@
 
 use crate::logic::governor::RUNGS;
 use crate::logic::ladder::VmaScan;
+use crate::merged_map::{self, MergedMap};
 use crate::mm::{MmGrab, MmRef, MmapReadGuard, VmaRef};
 use crate::sys;
 use crate::sys::{mm_struct, vm_area_struct};
@@ -45,6 +46,8 @@ pub(crate) struct VmaSlot {
     vma: *mut vm_area_struct,
     /// Where the VMA is on the sampling ladder and in its pass (uksmd's record).
     scan: VmaScan,
+    /// The pages the module merged (lent to uksmd while it samples the VMA).
+    merged: MergedMap,
 }
 
 // SAFETY: a slot is only a handle; the VMA it points to is accessed only under the
@@ -91,6 +94,9 @@ pub(crate) struct Target {
     pub(crate) mm: MmRef,
     /// The VMA's ladder record when picked (written back with [`Registry::store_scan`]).
     pub(crate) scan: VmaScan,
+    /// The VMA's merged pages, taken from its slot and given back by `store_scan` (if
+    /// the VMA went meanwhile, they are dropped with the target).
+    pub(crate) merged: MergedMap,
 }
 
 /// Whether the module may merge pages of `vma`.
@@ -145,6 +151,7 @@ impl Registry {
                 VmaSlot {
                     vma,
                     scan: VmaScan::new(self.epoch),
+                    merged: MergedMap::new(0),
                 },
             ))
             .is_some()
@@ -165,28 +172,33 @@ impl Registry {
         unsafe { sys::uksm_vma_set_private(vma, slot as *mut c_void) };
     }
 
-    /// Stops tracking `vma`, which is about to be freed.
+    /// Stops tracking `vma`, which is about to be freed. Returns its slot, to be dropped
+    /// outside the lock (its merged-page map may hold many chunks).
     ///
     /// # Safety
     ///
     /// `vma` must be valid (not yet freed).
-    pub(crate) unsafe fn release(&mut self, vma: *mut vm_area_struct) {
+    #[must_use]
+    pub(crate) unsafe fn release(&mut self, vma: *mut vm_area_struct) -> Option<VmaSlot> {
         // Re-read under the lock: unload may have detached it meanwhile.
         // SAFETY: `vma` is valid (caller).
         if unsafe { sys::uksm_vma_private(vma) }.is_null() {
-            return;
+            return None;
         }
         // SAFETY: as above.
         unsafe { sys::uksm_vma_set_private(vma, ptr::null_mut()) };
-        if let Some(slot) = self.slots.remove(&(vma as usize)) {
-            self.vmas -= 1;
-            self.on_rung[slot.scan.rung] -= 1;
-            if slot.scan.passed != self.epoch {
-                self.unpassed -= 1;
+        let slot = self.slots.remove(&(vma as usize));
+        match &slot {
+            Some(slot) => {
+                self.vmas -= 1;
+                self.on_rung[slot.scan.rung] -= 1;
+                if slot.scan.passed != self.epoch {
+                    self.unpassed -= 1;
+                }
             }
-        } else {
-            self.anomalies += 1;
+            None => self.anomalies += 1,
         }
+        slot
     }
 
     /// Detaches every slot from its VMA and refuses new ones; returns the tree to be freed
@@ -211,9 +223,10 @@ impl Registry {
         self.anomalies
     }
 
-    /// The mm of the tracked VMA with registry key `key`, if it is still tracked.
-    pub(crate) fn mm_at(&self, key: usize) -> Option<MmGrab> {
-        let slot = self.slots.get(&key)?;
+    /// The mm of the tracked VMA with registry key `key`, if it is still tracked and not
+    /// held for thrashing (its pages are not merged then, on either side of a pair).
+    pub(crate) fn mm_at(&self, key: usize, now_ms: u64) -> Option<MmGrab> {
+        let slot = self.slots.get(&key).filter(|s| !s.scan.held(now_ms))?;
         // SAFETY: the slot is in the tree, so its VMA, and hence its mm, are alive.
         let mm = core::ptr::NonNull::new(unsafe { sys::uksm_vma_mm(slot.vma) })?;
         // SAFETY: as above.
@@ -228,7 +241,7 @@ impl Registry {
         };
         let mut looked = 0;
         loop {
-            let (&key, slot) = cursor.current();
+            let (&key, slot) = cursor.current_mut();
             if slot.scan.rung == rung {
                 // SAFETY: the slot is in the tree, so its VMA, and hence its mm, are alive.
                 let (mm, start) =
@@ -241,6 +254,7 @@ impl Registry {
                         start,
                         mm,
                         scan: slot.scan,
+                        merged: core::mem::replace(&mut slot.merged, MergedMap::new(0)),
                     });
                 }
             }
@@ -255,19 +269,24 @@ impl Registry {
         }
     }
 
-    /// Writes back the ladder record of the VMA `vma` at `key`, if it is still tracked; a
+    /// Writes back the ladder record and the merged pages of the VMA `vma` at `key`, if it
+    /// is still tracked (else returns the map, to be dropped outside the lock); a
     /// completed pass (`passed`) counts for the epoch.
     pub(crate) fn store_scan(
         &mut self,
         key: usize,
         vma: *mut vm_area_struct,
         scan: VmaScan,
+        merged: MergedMap,
         passed: bool,
-    ) {
+    ) -> Option<MergedMap> {
         let epoch = self.epoch;
         let Some(slot) = self.slots.get_mut(&key).filter(|s| s.vma == vma) else {
-            return;
+            return Some(merged);
         };
+        // The slot's own map is empty while lent: uksmd records partners in this VMA in
+        // the lent map (dropping an empty tree frees nothing).
+        slot.merged = merged;
         let was = slot.scan.passed;
         self.on_rung[slot.scan.rung] -= 1;
         self.on_rung[scan.rung] += 1;
@@ -276,6 +295,26 @@ impl Registry {
         if passed && was != epoch {
             slot.scan.passed = epoch;
             self.unpassed -= 1;
+        }
+        None
+    }
+
+    /// Records that the page at `addr` of the VMA at `key` (not the one lent to uksmd) was
+    /// merged, if it is still tracked. `spare` is used if its map needs a new chunk, and
+    /// freed otherwise (neither sleeps).
+    /// A map from before the last unmerge (`unmerges` is the current count) is left alone:
+    /// the scanner starts it afresh when it next samples the VMA, outside this lock.
+    pub(crate) fn note_merged(
+        &mut self,
+        key: usize,
+        addr: usize,
+        unmerges: u64,
+        spare: merged_map::Spare,
+    ) {
+        if let Some(slot) = self.slots.get_mut(&key) {
+            if slot.merged.unmerges == unmerges {
+                slot.merged.set_with(addr, spare);
+            }
         }
     }
 

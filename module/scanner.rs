@@ -76,25 +76,28 @@
 //!
 //! # CPU ceiling
 //!
-//! uksmd measures the time each round takes (the monotonic clock: a round does not
-//! sleep, so this is its CPU time, or more when it was preempted; the scheduler's own
-//! clock of a running thread lags by up to a tick, too coarse for rounds of a
-//! millisecond) and keeps an average cost per sample (`ema_per_page_time`), from which
-//! the rungs' quotas follow. No share exceeds `max_cpu_percentage`, and the sleep after a
-//! round is lengthened (up to a second) when the round ran longer than the ceiling allows
-//! (a round is bounded by pages, not stopped by the clock: a merge that splits a huge
-//! page costs far more than the average, and stopping rounds after it made merging of
-//! huge pages several times slower). `cpu_governor` presets set
-//! the shares, the cover times and the ceiling.
+//! uksmd times each round (the monotonic clock: a round does not sleep, so this is its
+//! CPU time, or more when it was preempted; the scheduler's own clock of a running thread
+//! lags by up to a tick, too coarse for rounds of a millisecond) and keeps an average cost
+//! per sample (`ema_per_page_time`), from which the rungs' quotas follow; no share
+//! exceeds `max_cpu_percentage`. The ceiling itself is kept by a budget
+//! ([`Budget`]) on uksmd's whole CPU time (the scheduler's clock, exact over spans longer
+//! than a tick): it earns the ceiling's share of the time that passes, and while it is
+//! spent uksmd sleeps. A round is bounded by pages, not stopped by the clock (a merge that
+//! splits a huge page costs far more than the average; stopping rounds after such a merge
+//! made merging of huge pages several times slower): a round that overran is paid for by
+//! a longer sleep after it. `cpu_governor` presets set the shares, the cover times and
+//! the ceiling.
 //!
 //! While `run` is 0 uksmd sleeps until a sysfs write wakes it. It also prints the periodic
 //! statistics line.
 
-use crate::logic::governor::{self, PageCost, Settings, RUNGS};
+use crate::logic::governor::{self, Budget, PageCost, Settings, RUNGS};
 use crate::logic::ladder::{self, Thresholds, VmaScan};
 use crate::logic::hash::{self, SampleOrder};
 use crate::logic::tunable::Id;
 use crate::merge::{self, Engine};
+use crate::merged_map::MergedMap;
 use crate::mm::{MmapReadGuard, PageRef, VmaRef};
 use crate::registry::{Next, Target};
 use crate::stable::{ContentHash, Mapped, Merge, PairMerged, PairRefused, Stable};
@@ -105,6 +108,7 @@ use core::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
+use kernel::rbtree::RBTreeNodeReservation;
 
 /// The running uksmd thread.
 pub(crate) struct Thread {
@@ -201,10 +205,29 @@ enum Pair {
     NotNow,
 }
 
+/// Which pages a sample merged: the current page, and the page of an unstable-table
+/// entry (where it was).
+#[derive(Default, Clone, Copy)]
+struct Merged {
+    current: bool,
+    other: Option<Loc>,
+}
+
+impl Merged {
+    const CURRENT: Merged = Merged {
+        current: true,
+        other: None,
+    };
+
+    fn any(&self) -> bool {
+        self.current || self.other.is_some()
+    }
+}
+
 /// What came of trying the candidates filed under one key.
 enum Candidates {
-    /// Merged, or the current page cannot be merged now: nothing more to do.
-    Done,
+    /// Merged (what), or the current page cannot be merged now: nothing more to do.
+    Done(Merged),
     /// No partner among this many candidates.
     Tried(usize),
 }
@@ -249,8 +272,8 @@ impl Scanner {
     }
 
     /// Merges the current page with an identical one, if there is one; otherwise enters it
-    /// in the unstable table.
-    fn merge_or_remember(&self, uksm: &Uksm, engine: &mut Engine, cur: &Current<'_>) {
+    /// in the unstable table. Returns which pages were merged.
+    fn merge_or_remember(&self, uksm: &Uksm, engine: &mut Engine, cur: &Current<'_>) -> Merged {
         let max_sharing = tunables::get(Id::MaxPageSharing) as i32;
         let mut full = None;
         let found = engine.stable.find(cur.hash, cur.at.page, max_sharing, || {
@@ -260,33 +283,37 @@ impl Scanner {
             if let Merge::Merged = engine.stable.merge_into(key, &cur.at, max_sharing) {
                 uksm.pages_sharing.fetch_add(1, Ordering::Relaxed);
                 uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
+                return Merged::CURRENT;
             }
-            return;
+            return Merged::default();
         }
         let loc = cur.loc();
         let mut vacant = None;
         let n =
             match self.pair_with_candidates(uksm, engine, Key::Partial(cur.hash), cur, &mut vacant)
             {
-                Candidates::Done => return,
+                Candidates::Done(merged) => return merged,
                 Candidates::Tried(n) => n,
             };
         if n == 0 {
             // No page of this partial hash yet in this pass (so none under a whole-content
             // hash either).
             engine.unstable.insert(Key::Partial(cur.hash), loc);
-            return;
+            return Merged::default();
         }
         // Different pages, or none left, hold the partial hash: pages of this content may
         // be filed under their whole-content hash.
         let key = Key::Full(full.unwrap_or_else(|| self.full_hash(cur.at.page, cur.hash)));
-        if let Candidates::Done = self.pair_with_candidates(uksm, engine, key, cur, &mut vacant) {
-            return;
+        if let Candidates::Done(merged) =
+            self.pair_with_candidates(uksm, engine, key, cur, &mut vacant)
+        {
+            return merged;
         }
         match vacant {
             Some(index) => engine.unstable.replace(index, loc),
             None => engine.unstable.insert(key, loc),
         }
+        Merged::default()
     }
 
     /// Tries to merge the current page with the pages filed under `key`. An entry whose
@@ -306,7 +333,7 @@ impl Scanner {
         for &index in &candidates[..n] {
             let other = engine.unstable.loc(index);
             if other == loc {
-                return Candidates::Done;
+                return Candidates::Done(Merged::default());
             }
             if other == Loc::default() {
                 // Emptied: its page was merged.
@@ -319,25 +346,31 @@ impl Scanner {
                     uksm.pages_shared.fetch_add(1, Ordering::Relaxed);
                     uksm.pages_sharing.fetch_add(1, Ordering::Relaxed);
                     uksm.pages_merged.fetch_add(2, Ordering::Relaxed);
-                    return Candidates::Done;
+                    return Candidates::Done(Merged {
+                        current: true,
+                        other: Some(other),
+                    });
                 }
                 Pair::OtherMergedAlone => {
                     // In the stable tree now, where later pages of its content find it.
                     engine.unstable.merged(index);
                     uksm.pages_shared.fetch_add(1, Ordering::Relaxed);
                     uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
-                    return Candidates::Done;
+                    return Candidates::Done(Merged {
+                        current: false,
+                        other: Some(other),
+                    });
                 }
                 Pair::CurrentMergedAlone => {
                     uksm.pages_shared.fetch_add(1, Ordering::Relaxed);
                     uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
-                    return Candidates::Done;
+                    return Candidates::Done(Merged::CURRENT);
                 }
                 Pair::Gone | Pair::OtherRefused => {
                     vacant.get_or_insert(index);
                 }
                 Pair::Different => {}
-                Pair::NotNow => return Candidates::Done,
+                Pair::NotNow => return Candidates::Done(Merged::default()),
             }
         }
         Candidates::Tried(n)
@@ -348,7 +381,8 @@ impl Scanner {
         // The VMA must still be tracked (so alive, with its mm) under the same mm. The
         // reference is on the mm structure only: dropping it here, under the current mm's
         // mmap lock, must never be what tears an address space down.
-        let Some(grab) = uksm.registry.lock().mm_at(other.key) else {
+        let now = sys::now_ms() as u64;
+        let Some(grab) = uksm.registry.lock().mm_at(other.key, now) else {
             return Pair::Gone;
         };
         // The current mm's lock is held already (by the caller); another is only tried.
@@ -411,7 +445,7 @@ impl Scanner {
         &mut self,
         uksm: &Uksm,
         engine: &mut Engine,
-        target: &Target,
+        target: &mut Target,
         scan: &mut VmaScan,
         left: &mut u64,
     ) -> bool {
@@ -447,19 +481,48 @@ impl Scanner {
                 None => break true,
                 Some((at, _)) if at >= to => scan.skip_to(((at - start) / PAGE_SIZE) as u64),
                 Some((at, page)) => {
-                    let merged_before = uksm.pages_merged.load(Ordering::Relaxed);
-                    // A KSM zero page (no page) is merged already.
+                    // A page the module merged here: still merged (a KSM page, or the KSM
+                    // zero page, which has no page), or replaced by a write since.
+                    if target.merged.test(at) {
+                        let kept = page.as_ref().map_or(true, PageRef::is_ksm);
+                        scan.met_merged(kept);
+                        if !kept {
+                            target.merged.clear(at);
+                        }
+                    }
+                    let mut merged = Merged::default();
                     if let Some(page) = &page {
                         let cur = Mapped {
                             vma,
                             page,
                             addr: at,
                         };
-                        self.scan_page(uksm, engine, target.key, guard.mm(), cur, use_zero_pages);
+                        let merging = scan.may_merge(sys::now_ms() as u64);
+                        merged = self.scan_page(
+                            uksm,
+                            engine,
+                            target.key,
+                            guard.mm(),
+                            cur,
+                            use_zero_pages,
+                            merging,
+                        );
                         hashed += 1;
                     }
-                    let merged = uksm.pages_merged.load(Ordering::Relaxed) != merged_before;
-                    scan.sampled(page.is_some(), merged);
+                    if merged.current {
+                        target.merged.set(at);
+                    }
+                    match merged.other {
+                        Some(other) if other.key == target.key => target.merged.set(other.addr),
+                        Some(other) => {
+                            if let Ok(spare) = RBTreeNodeReservation::new(GFP_KERNEL) {
+                                let mut registry = uksm.registry.lock();
+                                registry.note_merged(other.key, other.addr, engine.unmerges, spare);
+                            }
+                        }
+                        None => {}
+                    }
+                    scan.sampled(page.is_some(), merged.any());
                 }
             }
             sampled += 1;
@@ -474,7 +537,10 @@ impl Scanner {
         done
     }
 
-    /// One present anonymous page, referenced, under its mmap lock.
+    /// One present anonymous page, referenced, under its mmap lock: a merged page gets
+    /// an rmap item for this mapping if it lacks one; another is merged, or remembered,
+    /// if `merging` (its VMA is not held for thrashing). Returns which pages were merged.
+    #[allow(clippy::too_many_arguments)]
     fn scan_page(
         &self,
         uksm: &Uksm,
@@ -483,19 +549,23 @@ impl Scanner {
         mm: *mut mm_struct,
         cur: Mapped<'_>,
         use_zero_pages: bool,
-    ) {
+        merging: bool,
+    ) -> Merged {
         if cur.page.is_ksm() {
             if engine.stable.met_merged(&cur) {
                 uksm.rmap_repairs.fetch_add(1, Ordering::Relaxed);
             }
-            return;
+            return Merged::default();
+        }
+        if !merging {
+            return Merged::default();
         }
         let hash = self.hash(cur.page);
         // A hash equal to the zero page's is only a hint: the merge compares the whole
         // page after write-protecting it.
         if hash == self.zero_hash && use_zero_pages && merge::merge_zero_page(&cur) {
             uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
-            return;
+            return Merged::CURRENT;
         }
         let cur = Current {
             key,
@@ -503,7 +573,7 @@ impl Scanner {
             at: cur,
             hash,
         };
-        self.merge_or_remember(uksm, engine, &cur);
+        self.merge_or_remember(uksm, engine, &cur)
     }
 
     fn begin_pass(&mut self, engine: &mut Engine) {
@@ -639,20 +709,31 @@ impl Scanner {
                     break;
                 }
                 Next::Skipped(key) => self.cursor[rung] = key,
-                Next::Found(target) => {
+                Next::Found(mut target) => {
+                    if target.merged.unmerges != engine.unmerges {
+                        // Everything was unmerged since these pages were merged.
+                        target.merged = MergedMap::new(engine.unmerges);
+                    }
                     let mut scan = target.scan;
                     // SAFETY: no precondition.
                     let (r1, r2) = unsafe { (sys::uksm_random_u64(), sys::uksm_random_u64()) };
                     scan.begin(self.stride[rung], generation, r1, r2);
-                    let done = self.scan_vma(uksm, engine, &target, &mut scan, left);
-                    let passed = done && scan.end_cover(t);
+                    let done = self.scan_vma(uksm, engine, &mut target, &mut scan, left);
+                    let passed = done && scan.end_cover(t, sys::now_ms() as u64);
                     if done {
                         self.cursor[rung] = target.key + 1;
                     }
-                    uksm.registry
-                        .lock()
-                        .store_scan(target.key, target.vma, scan, passed);
-                    // `target` (and its mm reference) is dropped here, outside every lock.
+                    let merged = core::mem::replace(&mut target.merged, MergedMap::new(0));
+                    let gone = uksm.registry.lock().store_scan(
+                        target.key,
+                        target.vma,
+                        scan,
+                        merged,
+                        passed,
+                    );
+                    // `gone` (the map of a VMA released meanwhile) and `target` (with its
+                    // mm reference) are dropped here, outside every lock.
+                    drop(gone);
                     drop(target);
                 }
             }
@@ -666,6 +747,16 @@ impl Scanner {
     }
 }
 
+/// The CPU share of the rungs that hold VMAs, together (at most the ceiling).
+fn active_share(uksm: &Uksm, gov: &Settings) -> u32 {
+    let registry = uksm.registry.lock();
+    let share: u32 = (0..RUNGS)
+        .filter(|&rung| registry.on_rung(rung) > 0)
+        .map(|rung| gov.cpu_ratios[rung].share(gov.max_cpu_percentage))
+        .sum();
+    share.min(gov.ceiling())
+}
+
 /// Body of uksmd (called by the glue's thread function).
 #[no_mangle]
 extern "C" fn uksm_rs_thread_main(_data: *mut c_void) -> c_int {
@@ -674,31 +765,40 @@ extern "C" fn uksm_rs_thread_main(_data: *mut c_void) -> c_int {
     };
     let mut scanner = Scanner::new();
     let mut cost = PageCost::new();
+    let mut budget = Budget::new(sys::now_ns(), sys::thread_cpu_ns());
     let mut last_stats = sys::now_ms();
-    // When the last round ended (ms of the monotonic clock), and the sleep the CPU
-    // ceiling wants after it. The next round is due after the longer of that sleep and
-    // `sleep_millisecs`, read afresh each time: a new value takes effect at once.
+    // When the last round ended (ms of the monotonic clock). The next round is due
+    // `sleep_millisecs` (read afresh each time: a new value takes effect at once) after
+    // it, or later when the CPU budget is spent.
     let mut round_end = last_stats;
-    let mut ceiling_ms = 0;
     while !should_stop() {
         let running = tunables::get(Id::Run) == 1;
         let sleep_ms = tunables::get(Id::SleepMillisecs);
-        let mut due = round_end + sleep_ms.max(ceiling_ms) as i64;
+        // Quotas are for the base sleep, at least 10 ms of it (so that sleep_millisecs=0
+        // still gives rounds of more than one page), stretched when the rungs that hold
+        // VMAs have so small a share that a round would not be worth waking for; the
+        // budget may save up one round of that size.
+        let (gov, generation) = settings::current_with_generation();
+        let ceiling = gov.ceiling();
+        let base_ns = sleep_ms.max(10) * 1_000_000;
+        let period_ns = governor::period(base_ns, active_share(uksm, &gov));
+        let sleep_ms = sleep_ms + (period_ns - base_ns) / 1_000_000;
+        let burst_ns = governor::run_allowed(period_ns, ceiling);
+        let owed_ns = budget.update(sys::now_ns(), sys::thread_cpu_ns(), ceiling, burst_ns);
+        let mut due = (round_end + sleep_ms as i64).max(sys::now_ms() + owed_ns.div_ceil(1_000_000) as i64);
         if running && sys::now_ms() >= due {
-            let (gov, generation) = settings::current_with_generation();
-            let ceiling = gov.ceiling();
             let started = sys::now_ns();
-            // Quotas are for the base sleep, at least 10 ms of it (so that
-            // sleep_millisecs=0 still gives rounds of more than one page).
-            if !scanner.round(uksm, &gov, generation, sleep_ms.max(10) * 1_000_000, cost.ns()) {
+            if !scanner.round(uksm, &gov, generation, period_ns, cost.ns()) {
                 break;
             }
-            let run_ns = sys::now_ns().saturating_sub(started);
-            cost.add(run_ns, scanner.round_pages);
+            // The round's cost per page (monotonic time: a round does not sleep).
+            cost.add(sys::now_ns().saturating_sub(started), scanner.round_pages);
             uksm.page_cost_ns.store(cost.ns(), Ordering::Relaxed);
-            ceiling_ms = governor::sleep_after(run_ns, ceiling).div_ceil(1_000_000);
             round_end = sys::now_ms();
-            due = round_end + sleep_ms.max(ceiling_ms) as i64;
+            let owed_ns =
+                budget.update(sys::now_ns(), sys::thread_cpu_ns(), ceiling, burst_ns);
+            due = (round_end + sleep_ms as i64)
+                .max(round_end + owed_ns.div_ceil(1_000_000) as i64);
             uksm.sleep_times.fetch_add(1, Ordering::Relaxed);
         }
         // Until the next round (or, stopped, until a sysfs write wakes the thread), and

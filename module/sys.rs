@@ -102,6 +102,7 @@ extern "C" {
     pub(crate) fn uksm_mm_ksm_zero_pages(mm: *mut mm_struct) -> c_long;
     pub(crate) fn uksm_now_ms() -> i64;
     pub(crate) fn uksm_now_ns() -> u64;
+    pub(crate) fn uksm_thread_cpu_ns() -> u64;
     pub(crate) fn uksm_random_u64() -> u64;
     pub(crate) fn uksm_signal_pending() -> bool;
 
@@ -157,4 +158,11 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) fn now_ns() -> u64 {
     // SAFETY: takes no arguments and may be called from any context.
     unsafe { uksm_now_ns() }
+}
+
+/// CPU time of the calling thread in ns (its scheduler clock: it lags by up to a tick
+/// while the thread runs, exact over longer spans).
+pub(crate) fn thread_cpu_ns() -> u64 {
+    // SAFETY: reads the calling thread's own scheduler clock; valid in any thread context.
+    unsafe { uksm_thread_cpu_ns() }
 }

@@ -24,6 +24,7 @@ use kernel::{new_mutex, new_spinlock};
 
 mod hooks;
 mod merge;
+mod merged_map;
 mod mm;
 mod registry;
 mod scanner;

@@ -450,6 +450,15 @@ u64 uksm_now_ns(void)
 	return ktime_get_ns();
 }
 
+/*
+ * CPU time of the calling thread in ns: its scheduler clock, which lags by up to a tick
+ * while the thread runs (exact over longer spans).
+ */
+u64 uksm_thread_cpu_ns(void)
+{
+	return READ_ONCE(current->se.sum_exec_runtime);
+}
+
 u64 uksm_random_u64(void)
 {
 	return get_random_u64();

@@ -62,6 +62,7 @@ long uksm_ksm_zero_pages(void);
 long uksm_mm_ksm_zero_pages(struct mm_struct *mm);
 s64 uksm_now_ms(void);
 u64 uksm_now_ns(void);
+u64 uksm_thread_cpu_ns(void);
 u64 uksm_random_u64(void);
 bool uksm_signal_pending(void);
 

@@ -9,6 +9,13 @@
 //! nothing, whatever it merged. A VMA that has been sampled all over (a full pass) goes
 //! back to rung 0, so that memory whose duplicates are all merged costs rung 0's share
 //! only; it climbs again as soon as its samples find new duplicates.
+//!
+//! A thrashing VMA is also *held*: its pages are neither merged nor offered for merging
+//! for a while (its samples still look for merged pages being broken). The hold lasts
+//! [`FIRST_HOLD_MS`] and doubles each time the VMA thrashes again after a hold, up to
+//! [`MAX_HOLD_MS`]; a cover that finds merged pages kept, without thrashing, settles the
+//! VMA, and its next thrashing starts with a short hold again. A VMA whose writes stop
+//! is thus merged again at most [`MAX_HOLD_MS`] after they stopped, plus a cover.
 
 use core::num::NonZeroU64;
 use super::governor::RUNGS;
@@ -33,6 +40,15 @@ impl Default for Thresholds {
     }
 }
 
+/// Broken merges a visit must see, at least, before the VMA counts as thrashing: one
+/// write to one merged page is no pattern.
+pub const MIN_BROKEN: u64 = 4;
+
+/// First hold of a thrashing VMA, in ms.
+pub const FIRST_HOLD_MS: u64 = 1_000;
+/// Longest hold of a thrashing VMA, in ms.
+pub const MAX_HOLD_MS: u64 = 64_000;
+
 /// What a VMA's samples found during one visit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Visit {
@@ -40,15 +56,24 @@ pub struct Visit {
     pub sampled: u64,
     /// Pages merged by those samples (new merges only).
     pub merged: u64,
-    /// Merged pages of the VMA that writes broke since the last visit.
+    /// Sampled pages the module had merged that writes broke since they were merged.
     pub broken: u64,
+    /// Sampled pages the module had merged that are still merged.
+    pub kept: u64,
+    /// Pages were sampled while the VMA was held (its thrash is not judged then: breaks
+    /// seen are of merges made before the hold).
+    pub held: bool,
     /// The VMA has now been sampled all over since it entered its rung.
     pub pass_done: bool,
 }
 
-/// Whether writes broke more than `thrash` percent of what the VMA merged.
+/// Whether writes broke more than `thrash` percent of the VMA's merged pages its samples
+/// met (at least [`MIN_BROKEN`] of them).
 pub fn thrashing(visit: &Visit, thrash: u32) -> bool {
-    thrash != 0 && visit.broken > 0 && visit.broken * 100 > u64::from(thrash) * visit.merged
+    thrash != 0
+        && visit.broken >= MIN_BROKEN
+        && visit.broken.saturating_mul(100)
+            > u64::from(thrash).saturating_mul(visit.broken.saturating_add(visit.kept))
 }
 
 /// The visit's yield in percent of the pages sampled: net new merges per sample, 0 for a
@@ -106,6 +131,10 @@ pub struct VmaScan {
     pub visit: Visit,
     /// The epoch in which the VMA last completed a pass (or was adopted).
     pub passed: u64,
+    /// Until when (ms of the monotonic clock) the VMA's pages are not merged: it thrashed.
+    hold_until_ms: u64,
+    /// The length of the last hold (ms), while the VMA has not settled since (0: settled).
+    backoff_ms: u64,
 }
 
 impl VmaScan {
@@ -121,9 +150,35 @@ impl VmaScan {
                 sampled: 0,
                 merged: 0,
                 broken: 0,
+                kept: 0,
+                held: false,
                 pass_done: false,
             },
             passed: epoch,
+            hold_until_ms: 0,
+            backoff_ms: 0,
+        }
+    }
+
+    /// Whether the VMA is held for thrashing at `now_ms`.
+    pub fn held(&self, now_ms: u64) -> bool {
+        now_ms < self.hold_until_ms
+    }
+
+    /// Whether a sample at `now_ms` may merge the VMA's page; a refusal is noted for the
+    /// cover's judgement.
+    pub fn may_merge(&mut self, now_ms: u64) -> bool {
+        let held = self.held(now_ms);
+        self.visit.held |= held;
+        !held
+    }
+
+    /// A sample met a page the module had merged: still merged (`kept`) or replaced.
+    pub fn met_merged(&mut self, kept: bool) {
+        if kept {
+            self.visit.kept += 1;
+        } else {
+            self.visit.broken += 1;
         }
     }
 
@@ -177,10 +232,11 @@ impl VmaScan {
         self.visit.merged += u64::from(merged);
     }
 
-    /// Ends a cover: judges the VMA and moves it on the ladder; after the last cover of its
-    /// pass, the next [`begin`](Self::begin) draws a new pass (with the stride of the rung
-    /// the VMA is on then). Returns whether a pass ended.
-    pub fn end_cover(&mut self, t: Thresholds) -> bool {
+    /// Ends a cover at `now_ms`: judges the VMA, moves it on the ladder and holds it if it
+    /// thrashes; after the last cover of its pass, the next [`begin`](Self::begin) draws a
+    /// new pass (with the stride of the rung the VMA is on then). Returns whether a pass
+    /// ended.
+    pub fn end_cover(&mut self, t: Thresholds, now_ms: u64) -> bool {
         self.cover += 1;
         self.window = 0;
         let pass_done = self.cover >= self.perm.len();
@@ -189,6 +245,19 @@ impl VmaScan {
         }
         self.visit.pass_done = pass_done;
         self.rung = judge(self.rung, &self.visit, t);
+        if self.visit.held {
+            // Breaks seen while held are of merges made before: not judged again.
+        } else if thrashing(&self.visit, t.thrash) {
+            self.backoff_ms = if self.backoff_ms == 0 {
+                FIRST_HOLD_MS
+            } else {
+                self.backoff_ms.saturating_mul(2).min(MAX_HOLD_MS)
+            };
+            self.hold_until_ms = now_ms.saturating_add(self.backoff_ms);
+        } else if self.visit.kept > 0 {
+            // Merged pages stayed merged: the VMA has settled.
+            self.backoff_ms = 0;
+        }
         self.visit = Visit::default();
         pass_done
     }
@@ -290,6 +359,8 @@ mod tests {
             sampled: 100,
             merged: 30,
             broken: 0,
+            kept: 0,
+            held: false,
             pass_done: false,
         };
         assert_eq!(judge(0, &rich, t), 1);
@@ -301,15 +372,30 @@ mod tests {
         };
         assert_eq!(judge(2, &poor, t), 1);
         assert_eq!(judge(0, &poor, t), 0);
-        // Merges broken by writes count against the yield; beyond the threshold the VMA
-        // yields nothing.
-        let broken = Visit { broken: 15, ..rich };
+        // Merges broken by writes count against the yield; when writes broke more than
+        // the threshold of the merged pages met, the VMA yields nothing.
+        let broken = Visit {
+            broken: 15,
+            kept: 16,
+            ..rich
+        };
         assert!(!thrashing(&broken, 50));
         assert_eq!(yield_pct(&broken, t.thrash), 15);
-        let thrash = Visit { broken: 16, ..rich };
+        let thrash = Visit {
+            broken: 16,
+            kept: 15,
+            ..rich
+        };
         assert!(thrashing(&thrash, 50));
         assert_eq!(yield_pct(&thrash, 50), 0);
         assert_eq!(yield_pct(&thrash, 0), 14);
+        // Too few breaks to tell.
+        let few = Visit {
+            broken: MIN_BROKEN - 1,
+            kept: 0,
+            ..rich
+        };
+        assert!(!thrashing(&few, 50));
         // A full pass sends the VMA back to rung 0, unless the thrash filter is off.
         let done = Visit {
             pass_done: true,
@@ -318,6 +404,65 @@ mod tests {
         assert_eq!(judge(3, &done, t), 0);
         assert_eq!(judge(1, &done, Thresholds { thrash: 0, ..t }), 2);
         assert_eq!(yield_pct(&Visit::default(), 50), 0);
+    }
+
+    /// A VMA that thrashes is held, longer each time it thrashes again, and merges as soon
+    /// as a hold ends once its writes have stopped.
+    #[test]
+    fn thrashing_vmas_are_held_until_they_settle() {
+        let t = Thresholds::default();
+        let mut scan = VmaScan::new(0);
+        scan.begin(1, 0, 0, 0);
+        let now = &mut 10_000;
+        // One cover of 500 ms: `merged` merges if allowed, `broken` and `kept` seen.
+        fn cover(scan: &mut VmaScan, now: &mut u64, merged: u64, broken: u64, kept: u64) -> u64 {
+            scan.visit.sampled = 100;
+            if scan.may_merge(*now) {
+                scan.visit.merged = merged;
+            }
+            for _ in 0..broken {
+                scan.met_merged(false);
+            }
+            for _ in 0..kept {
+                scan.met_merged(true);
+            }
+            *now += 500;
+            scan.end_cover(Thresholds::default(), *now);
+            *now
+        }
+        // Merged, then broken everywhere: held for FIRST_HOLD_MS.
+        cover(&mut scan, now, 50, 0, 0);
+        assert!(!scan.held(*now));
+        let at = cover(&mut scan, now, 50, 50, 0);
+        assert!(scan.held(at) && scan.held(at + FIRST_HOLD_MS - 1));
+        assert!(!scan.held(at + FIRST_HOLD_MS));
+        // While held nothing is merged, and breaks seen then are not judged.
+        while scan.held(*now) {
+            cover(&mut scan, now, 50, 10, 0);
+        }
+        // Thrashing again after a hold: twice as long, and so on up to MAX_HOLD_MS.
+        let mut expect = 2 * FIRST_HOLD_MS;
+        for _ in 0..10 {
+            cover(&mut scan, now, 50, 0, 0);
+            let at = cover(&mut scan, now, 50, 50, 0);
+            assert!(scan.held(at + expect - 1) && !scan.held(at + expect));
+            while scan.held(*now) {
+                cover(&mut scan, now, 0, 0, 0);
+            }
+            expect = (expect * 2).min(MAX_HOLD_MS);
+        }
+        // Writes stop: the next merges are kept, the VMA settles; a later thrash is short.
+        cover(&mut scan, now, 50, 0, 0);
+        cover(&mut scan, now, 0, 0, 50);
+        assert!(!scan.held(*now));
+        let at = cover(&mut scan, now, 10, 40, 10);
+        assert!(scan.held(at) && !scan.held(at + FIRST_HOLD_MS));
+        // The filter off: never held.
+        let mut off = VmaScan::new(0);
+        off.begin(1, 0, 0, 0);
+        off.visit.broken = 100;
+        off.end_cover(Thresholds { thrash: 0, ..t }, 1);
+        assert!(!off.held(1));
     }
 
     #[test]
@@ -368,7 +513,7 @@ mod tests {
                 v.sampled(first < end, false);
             }
             covers += 1;
-            if v.end_cover(t) {
+            if v.end_cover(t, 0) {
                 break;
             }
             // Within a pass, the same generation keeps the pass.
@@ -415,10 +560,10 @@ mod tests {
             v.sampled(true, true);
             v.sampled(true, false);
         }
-        assert!(!v.end_cover(t));
+        assert!(!v.end_cover(t, 0));
         assert_eq!(v.rung, 1);
         v.sampled(true, false);
-        assert!(!v.end_cover(t));
+        assert!(!v.end_cover(t, 0));
         assert_eq!(v.rung, 0);
         // Windows beyond the pages end the cover at once (an empty VMA).
         assert_eq!(v.next_window(0), None);
@@ -548,6 +693,9 @@ mod tests {
                             v.seen = 0;
                             v.dups_unseen = v.dups().saturating_sub(v.merged);
                             v.visit.pass_done = true;
+                        }
+                        if self.rng.next() % v.pages < v.merged {
+                            v.visit.kept += 1;
                         }
                         let unseen = v.pages - v.seen;
                         if v.dups_unseen > 0 && self.rng.next() % unseen < v.dups_unseen {
