@@ -43,8 +43,12 @@
 //!
 //! With `use_zero_pages` (the default), a page whose hash equals the hash of a page of zeros
 //! is handed to [`merge::merge_zero_page`], which maps the KSM zero page in its place if the
-//! page really is all zeros. Hashes use UKSM's initial strength ([`hash::INITIAL`]); the
-//! adaptive strength comes with the governor.
+//! page really is all zeros. Hashes sample as many words as the adaptive strength says
+//! (`hash_strength`, [`Strength`]): uksmd counts the words partial hashing saves and the
+//! work it wastes (whole-content hashes and page comparisons after a partial hash matched
+//! different content) and, every few thousand pages, raises or lowers the strength; on a
+//! change it re-keys the stable tree ([`Stable::rekey`]) and starts the unstable table
+//! afresh.
 //!
 //! Any other page is first looked up in the stable tree ([`Stable::find`]: merged folios
 //! with the same partial hash and, among those, the same whole-content hash, compared byte
@@ -95,6 +99,7 @@
 use crate::logic::governor::{self, Budget, PageCost, Settings, RUNGS};
 use crate::logic::ladder::{self, Thresholds, VmaScan};
 use crate::logic::hash::{self, SampleOrder};
+use crate::logic::strength::{self, Strength};
 use crate::logic::tunable::Id;
 use crate::merge::{self, Engine};
 use crate::merged_map::MergedMap;
@@ -104,6 +109,7 @@ use crate::stable::{ContentHash, Mapped, Merge, PairMerged, PairRefused, Stable}
 use crate::sys::{self, mm_struct, task_struct};
 use crate::unstable::{self, Key, Loc};
 use crate::{settings, tunables, Uksm};
+use core::cell::Cell;
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
 use kernel::page::PAGE_SIZE;
@@ -150,8 +156,14 @@ fn should_stop() -> bool {
 /// The scanner's own state, owned by the uksmd thread.
 struct Scanner {
     order: SampleOrder,
-    /// Hash of a page of zeros.
+    /// The adaptive strength of the partial hash.
+    strength: Strength,
+    /// Hash of a page of zeros at that strength.
     zero_hash: u32,
+    /// Pages hashed and words wasted since the strength was last told (the merge steps
+    /// borrow the scanner shared).
+    hashed_now: Cell<u64>,
+    wasted_now: Cell<u64>,
     /// Whether the current pass has begun (the unstable table is set up for it).
     in_pass: bool,
     /// Pages hashed in this pass and in the last complete one (sizes the unstable table).
@@ -236,10 +248,14 @@ impl Scanner {
     fn new() -> Self {
         // SAFETY: no precondition.
         let order = SampleOrder::new(unsafe { sys::uksm_random_u64() });
-        let zero_hash = order.hash(&hash::ZeroPage, hash::INITIAL);
+        let strength = Strength::new();
+        let zero_hash = order.hash(&hash::ZeroPage, strength.get());
         Scanner {
             order,
+            strength,
             zero_hash,
+            hashed_now: Cell::new(0),
+            wasted_now: Cell::new(0),
             in_pass: false,
             hashed: 0,
             hashed_last_pass: 0,
@@ -253,13 +269,41 @@ impl Scanner {
 
     /// Hashes `page`.
     fn hash(&self, page: &PageRef) -> u32 {
-        self.order.hash(&page.kmap(), hash::INITIAL)
+        self.order.hash(&page.kmap(), self.strength.get())
     }
 
     /// The hash of the whole of `page`, from its partial hash.
     fn full_hash(&self, page: &PageRef, partial: u32) -> u32 {
         self.order
-            .rehash(&page.kmap(), partial, hash::INITIAL, hash::FULL)
+            .rehash(&page.kmap(), partial, self.strength.get(), hash::FULL)
+    }
+
+    /// Work the partial hash wasted, in hashed words.
+    fn waste(&self, words: u64) {
+        self.wasted_now.set(self.wasted_now.get().saturating_add(words));
+    }
+
+    /// Tells the strength controller what this round hashed and wasted; at the end of a
+    /// hash round it may change the strength, and then the stable tree is re-keyed and
+    /// the unstable table starts afresh.
+    fn adapt_strength(&mut self, uksm: &Uksm, engine: &mut Engine) {
+        self.strength.hashed(self.hashed_now.take());
+        self.strength.wasted(self.wasted_now.take());
+        if !self.strength.round_done() {
+            return;
+        }
+        let old = self.strength.get();
+        let Some(new) = self.strength.end_round() else {
+            return;
+        };
+        let order = &self.order;
+        engine
+            .stable
+            .rekey(|page, partial| order.rehash(&page.kmap(), partial, old, new));
+        let len = engine.unstable.len();
+        engine.unstable.reset(len);
+        self.zero_hash = self.order.hash(&hash::ZeroPage, new);
+        uksm.hash_strength.store(new as u64, Ordering::Relaxed);
     }
 
     /// Both hashes of a merged page (write-protected: its content is final).
@@ -279,6 +323,10 @@ impl Scanner {
         let found = engine.stable.find(cur.hash, cur.at.page, max_sharing, || {
             *full.insert(self.full_hash(cur.at.page, cur.hash))
         });
+        if found.is_none() && full.is_some() {
+            // The partial hash matched merged content, the whole content did not.
+            self.waste(self.strength.full_hash_words());
+        }
         if let Some(key) = found {
             if let Merge::Merged = engine.stable.merge_into(key, &cur.at, max_sharing) {
                 uksm.pages_sharing.fetch_add(1, Ordering::Relaxed);
@@ -303,7 +351,10 @@ impl Scanner {
         }
         // Different pages, or none left, hold the partial hash: pages of this content may
         // be filed under their whole-content hash.
-        let key = Key::Full(full.unwrap_or_else(|| self.full_hash(cur.at.page, cur.hash)));
+        let key = Key::Full(full.unwrap_or_else(|| {
+            self.waste(self.strength.full_hash_words());
+            self.full_hash(cur.at.page, cur.hash)
+        }));
         if let Candidates::Done(merged) =
             self.pair_with_candidates(uksm, engine, key, cur, &mut vacant)
         {
@@ -412,6 +463,7 @@ impl Scanner {
             return Pair::Different;
         }
         if !page.same_content(cur.at.page) {
+            self.waste(strength::MEMCMP_COST);
             return Pair::Different;
         }
         let other_page = Mapped {
@@ -488,6 +540,7 @@ impl Scanner {
                         scan.met_merged(kept);
                         if !kept {
                             target.merged.clear(at);
+                            uksm.merges_broken.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     let mut merged = Merged::default();
@@ -561,11 +614,16 @@ impl Scanner {
             return Merged::default();
         }
         let hash = self.hash(cur.page);
+        self.hashed_now.set(self.hashed_now.get() + 1);
         // A hash equal to the zero page's is only a hint: the merge compares the whole
         // page after write-protecting it.
-        if hash == self.zero_hash && use_zero_pages && merge::merge_zero_page(&cur) {
-            uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
-            return Merged::CURRENT;
+        if hash == self.zero_hash && use_zero_pages {
+            if merge::merge_zero_page(&cur) {
+                uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
+                return Merged::CURRENT;
+            }
+            // Mostly a page that was not all zeros (or could not be merged now).
+            self.waste(strength::MEMCMP_COST / 2);
         }
         let cur = Current {
             key,
@@ -665,6 +723,7 @@ impl Scanner {
             }
             cap -= before - left;
         }
+        self.adapt_strength(uksm, &mut engine);
         if uksm.registry.lock().epoch_done() {
             self.end_pass(uksm, &mut engine);
         }
@@ -719,7 +778,12 @@ impl Scanner {
                     let (r1, r2) = unsafe { (sys::uksm_random_u64(), sys::uksm_random_u64()) };
                     scan.begin(self.stride[rung], generation, r1, r2);
                     let done = self.scan_vma(uksm, engine, &mut target, &mut scan, left);
-                    let passed = done && scan.end_cover(t, sys::now_ms() as u64);
+                    let now = sys::now_ms() as u64;
+                    let was_held = scan.held(now);
+                    let passed = done && scan.end_cover(t, now);
+                    if !was_held && scan.held(now) {
+                        uksm.thrash_holds.fetch_add(1, Ordering::Relaxed);
+                    }
                     if done {
                         self.cursor[rung] = target.key + 1;
                     }

@@ -372,6 +372,39 @@ impl Stable {
         sharing
     }
 
+    /// Re-keys every node for a new strength of the partial hash: `partial_of` turns the
+    /// partial hash of a merged folio's page into its partial hash at the new strength.
+    /// No allocation (each tree node is reused), so no node can be lost; nodes found stale
+    /// meanwhile leave the tree.
+    pub(crate) fn rekey(&mut self, mut partial_of: impl FnMut(&PageRef, u32) -> u32) {
+        let mut old = core::mem::replace(&mut self.tree, RBTree::new());
+        loop {
+            let Some((key, node)) = old.iter().next().map(|(&k, n)| (k, n.0)) else {
+                break;
+            };
+            let Some(slot) = old.remove_node(&key) else {
+                break;
+            };
+            // SAFETY: `node` was in the tree, so valid; a NULL result means it was stale
+            // and is freed now.
+            let page = unsafe { sys::uksm_node_page(node) };
+            let Some(page) = core::ptr::NonNull::new(page) else {
+                continue;
+            };
+            // SAFETY: `uksm_node_page` returned a referenced page, handed over.
+            let page = unsafe { PageRef::adopt(page) };
+            let key = NodeKey {
+                partial: partial_of(&page, key.partial),
+                ..key
+            };
+            drop(page);
+            self.tree
+                .insert(slot.into_reservation().into_node(key, NodePtr(node)));
+            // SAFETY: no spinlock is held (the merge lock is a mutex).
+            unsafe { sys::uksm_cond_resched() };
+        }
+    }
+
     /// Unmerging: frees every node whose folio is mapped nowhere any more (with `force`,
     /// every node: a folio still mapped stays a KSM folio without a node). Returns how many
     /// folios are still mapped.

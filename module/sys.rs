@@ -110,6 +110,7 @@ extern "C" {
     pub(crate) fn uksm_page_held_elsewhere(page: *mut page) -> bool;
     pub(crate) fn uksm_page_is_ksm(page: *mut page) -> bool;
     pub(crate) fn uksm_node_same(node: *mut ksm_stable_node, page: *mut page) -> c_int;
+    pub(crate) fn uksm_node_page(node: *mut ksm_stable_node) -> *mut page;
     pub(crate) fn uksm_node_mapcount(node: *mut ksm_stable_node) -> c_int;
     pub(crate) fn uksm_vma_has_anon_vma(vma: *mut vm_area_struct) -> bool;
     pub(crate) fn uksm_vma_not_copied_on_fork(vma: *mut vm_area_struct) -> bool;

@@ -277,13 +277,15 @@ const ATTRS: &[Attr] = &[
     Attr::Tunable(Id::ThrashThreshold),
     // The partial hash's strength, in words of the page (constant until the adaptive
     // controller is built).
-    Attr::Counter(c"hash_strength", |_| crate::logic::hash::INITIAL as u64),
+    Attr::Counter(c"hash_strength", |u| u.hash_strength.load(Ordering::Relaxed)),
     Attr::Text(c"rung_vmas", |u, w| writeln!(w, "{}", Rungs(&u.rung_vmas()))),
     Attr::Counter(c"ema_per_page_time", |u| u.page_cost_ns.load(Ordering::Relaxed)),
     Attr::Counter(c"sleep_times", |u| u.sleep_times.load(Ordering::Relaxed)),
     Attr::Counter(c"tracked_vmas", |u| u.tracked_vmas() as u64),
     Attr::Counter(c"tracked_pages", |u| u.tracked_pages.load(Ordering::Relaxed)),
     Attr::Counter(c"rmap_repairs", |u| u.rmap_repairs.load(Ordering::Relaxed)),
+    Attr::Counter(c"merges_broken", |u| u.merges_broken.load(Ordering::Relaxed)),
+    Attr::Counter(c"thrash_holds", |u| u.thrash_holds.load(Ordering::Relaxed)),
     Attr::Counter(c"pages_merged", |u| u.pages_merged.load(Ordering::Relaxed)),
     Attr::Counter(c"full_scans", |u| u.full_scans.load(Ordering::Relaxed)),
     Attr::Counter(c"pages_scanned", |u| {

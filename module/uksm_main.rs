@@ -14,6 +14,9 @@
 //! the thread has stopped and the hooks are unregistered (which waits for running
 //! callbacks), so every caller of `get` sees a live object.
 
+// `pin_init!` expands recursively per field of [`Uksm`].
+#![recursion_limit = "256"]
+
 use crate::sys::vm_area_struct;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
@@ -45,6 +48,8 @@ pub mod logic {
     pub mod ladder;
     #[path = "../logic/src/node_key.rs"]
     pub mod node_key;
+    #[path = "../logic/src/strength.rs"]
+    pub mod strength;
     #[path = "../logic/src/tunable.rs"]
     pub mod tunable;
     #[path = "../logic/src/unstable.rs"]
@@ -96,12 +101,18 @@ pub(crate) struct Uksm {
     /// Mappings of merged folios the scanner met without an rmap item and gave one
     /// (processes forked after a merge).
     rmap_repairs: AtomicU64,
+    /// Pages the module merged that samples found replaced since (by a write, mostly).
+    merges_broken: AtomicU64,
+    /// Times a VMA was held for thrashing.
+    thrash_holds: AtomicU64,
     /// Allocations that failed: a VMA left untracked. Nothing else depends on them.
     alloc_failures: AtomicU64,
     /// uksmd's average CPU time per visited page, in ns (`ema_per_page_time`).
     page_cost_ns: AtomicU64,
     /// Times uksmd slept after a round (`sleep_times`).
     sleep_times: AtomicU64,
+    /// The strength of the partial hash (`hash_strength`), set by uksmd.
+    hash_strength: AtomicU64,
     /// When the module was loaded, in milliseconds of the monotonic clock.
     loaded_at_ms: i64,
 }
@@ -120,10 +131,13 @@ impl Uksm {
             pages_unshared: AtomicU64::new(0),
             tracked_pages: AtomicU64::new(0),
             rmap_repairs: AtomicU64::new(0),
+            merges_broken: AtomicU64::new(0),
+            thrash_holds: AtomicU64::new(0),
             pages_merged: AtomicU64::new(0),
             alloc_failures: AtomicU64::new(0),
             page_cost_ns: AtomicU64::new(logic::governor::PageCost::INITIAL_NS),
             sleep_times: AtomicU64::new(0),
+            hash_strength: AtomicU64::new(crate::logic::hash::INITIAL as u64),
             loaded_at_ms: sys::now_ms(),
         })
     }
@@ -236,7 +250,7 @@ impl Uksm {
     fn log_stats(&self, when: &str) {
         let gov = settings::current();
         pr_info!(
-            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} rmap_repairs={} uptime_secs={} alloc_failures={} registry_anomalies={} cpu_governor={} max_cpu_percentage={} ema_per_page_time={} sleep_times={} rung_vmas={}\n",
+            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} rmap_repairs={} merges_broken={} thrash_holds={} uptime_secs={} alloc_failures={} registry_anomalies={} cpu_governor={} max_cpu_percentage={} ema_per_page_time={} hash_strength={} sleep_times={} rung_vmas={}\n",
             when,
             tunables::get(Id::Run),
             self.tracked_vmas(),
@@ -249,12 +263,15 @@ impl Uksm {
             // SAFETY: reads a counter.
             unsafe { sys::uksm_ksm_zero_pages() },
             self.rmap_repairs.load(Ordering::Relaxed),
+            self.merges_broken.load(Ordering::Relaxed),
+            self.thrash_holds.load(Ordering::Relaxed),
             self.uptime_secs(),
             self.alloc_failures.load(Ordering::Relaxed),
             self.registry_anomalies(),
             logic::governor::PRESETS[gov.governor].name,
             gov.max_cpu_percentage,
             self.page_cost_ns.load(Ordering::Relaxed),
+            self.hash_strength.load(Ordering::Relaxed),
             self.sleep_times.load(Ordering::Relaxed),
             format_args!("{}", logic::governor::Rungs(&self.rung_vmas())),
         );

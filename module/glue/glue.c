@@ -522,6 +522,14 @@ int uksm_node_same(struct ksm_stable_node *node, struct page *page)
 	return same;
 }
 
+/* A reference on node's (order-0) folio, as a page; NULL when the node turned out stale (freed now). */
+struct page *uksm_node_page(struct ksm_stable_node *node)
+{
+	struct folio *folio = ksm_hooks_node_folio(node, KSM_HOOKS_NOLOCK);
+
+	return folio ? &folio->page : NULL;
+}
+
 /* How many processes map node's folio; -ESTALE when the node turned out stale (freed now). */
 int uksm_node_mapcount(struct ksm_stable_node *node)
 {

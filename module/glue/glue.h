@@ -70,6 +70,7 @@ bool uksm_pages_identical(struct page *a, struct page *b);
 bool uksm_page_held_elsewhere(struct page *page);
 bool uksm_page_is_ksm(struct page *page);
 int uksm_node_same(struct ksm_stable_node *node, struct page *page);
+struct page *uksm_node_page(struct ksm_stable_node *node);
 int uksm_node_mapcount(struct ksm_stable_node *node);
 bool uksm_vma_has_anon_vma(struct vm_area_struct *vma);
 bool uksm_vma_not_copied_on_fork(struct vm_area_struct *vma);

@@ -67,13 +67,13 @@ pub struct Visit {
     pub pass_done: bool,
 }
 
-/// Whether writes broke more than `thrash` percent of the VMA's merged pages its samples
-/// met (at least [`MIN_BROKEN`] of them).
+/// Whether the merged pages writes broke (at least [`MIN_BROKEN`]) are more than `thrash`
+/// percent of the merges the visit made (UKSM's `pages_cowed` against `pages_merged`): a
+/// VMA whose merges writes undo as fast as they are made.
 pub fn thrashing(visit: &Visit, thrash: u32) -> bool {
     thrash != 0
         && visit.broken >= MIN_BROKEN
-        && visit.broken.saturating_mul(100)
-            > u64::from(thrash).saturating_mul(visit.broken.saturating_add(visit.kept))
+        && visit.broken.saturating_mul(100) > u64::from(thrash).saturating_mul(visit.merged)
 }
 
 /// The visit's yield in percent of the pages sampled: net new merges per sample, 0 for a
@@ -373,19 +373,11 @@ mod tests {
         assert_eq!(judge(2, &poor, t), 1);
         assert_eq!(judge(0, &poor, t), 0);
         // Merges broken by writes count against the yield; when writes broke more than
-        // the threshold of the merged pages met, the VMA yields nothing.
-        let broken = Visit {
-            broken: 15,
-            kept: 16,
-            ..rich
-        };
+        // the threshold of the merges made, the VMA yields nothing.
+        let broken = Visit { broken: 15, ..rich };
         assert!(!thrashing(&broken, 50));
         assert_eq!(yield_pct(&broken, t.thrash), 15);
-        let thrash = Visit {
-            broken: 16,
-            kept: 15,
-            ..rich
-        };
+        let thrash = Visit { broken: 16, ..rich };
         assert!(thrashing(&thrash, 50));
         assert_eq!(yield_pct(&thrash, 50), 0);
         assert_eq!(yield_pct(&thrash, 0), 14);

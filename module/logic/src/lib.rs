@@ -1,6 +1,6 @@
 //! The parts of uksm.ko that need no kernel: input validation of the tunables, partial
-//! page hashing, the unstable table and the stable tree's node keys; later the sampling
-//! ladder and governor arithmetic.
+//! page hashing and its adaptive strength, the unstable table, the stable tree's node keys,
+//! the sampling ladder and the governor's arithmetic.
 //!
 //! The module compiles these files directly (`#[path]` modules in `uksm_main.rs`), so each
 //! file must stay `no_std`, allocation-free and free of Cargo dependencies.
@@ -10,5 +10,6 @@ pub mod governor;
 pub mod hash;
 pub mod ladder;
 pub mod node_key;
+pub mod strength;
 pub mod tunable;
 pub mod unstable;

@@ -150,6 +150,8 @@ fn describe(name: &str) -> &'static str {
         "pages_unshared" => "pages of the last pass that matched nothing",
         "pages_merged" => "pages merged since load",
         "rmap_repairs" => "mappings of merged pages given an rmap item late (after fork)",
+        "merges_broken" => "merged pages found replaced since (by writes, mostly)",
+        "thrash_holds" => "times a memory area was left unmerged for thrashing",
         "ksm_zero_pages" => "pages mapped to the zero page (pages saved)",
         "registry_anomalies" => "internal consistency problems seen (should be 0)",
         "cpu_governor" => "CPU preset: full, medium, low or quiet (the chosen one in [])",
