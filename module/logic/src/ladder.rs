@@ -13,7 +13,7 @@
 //! A thrashing VMA is also *held*: its pages are neither merged nor offered for merging
 //! for a while (its samples still look for merged pages being broken). The hold lasts
 //! [`FIRST_HOLD_MS`] and doubles each time the VMA thrashes again after a hold, up to
-//! [`MAX_HOLD_MS`]; a cover that finds merged pages kept, without thrashing, settles the
+//! [`MAX_HOLD_MS`]; a cover that finds merged pages kept and none broken settles the
 //! VMA, and its next thrashing starts with a short hold again. A VMA whose writes stop
 //! is thus merged again at most [`MAX_HOLD_MS`] after they stopped, plus a cover.
 
@@ -254,8 +254,10 @@ impl VmaScan {
                 self.backoff_ms.saturating_mul(2).min(MAX_HOLD_MS)
             };
             self.hold_until_ms = now_ms.saturating_add(self.backoff_ms);
-        } else if self.visit.kept > 0 {
-            // Merged pages stayed merged: the VMA has settled.
+        } else if self.visit.kept > 0 && self.visit.broken == 0 {
+            // Merged pages stayed merged and none was broken: the VMA has settled. (One
+            // break is enough to keep the backoff: after a hold, a writer that has not
+            // come round to every page yet leaves some merged.)
             self.backoff_ms = 0;
         }
         self.visit = Visit::default();
@@ -432,10 +434,12 @@ mod tests {
         while scan.held(*now) {
             cover(&mut scan, now, 50, 10, 0);
         }
-        // Thrashing again after a hold: twice as long, and so on up to MAX_HOLD_MS.
+        // Thrashing again after a hold: twice as long, and so on up to MAX_HOLD_MS, also
+        // when the first cover after a hold finds pages merged before it still merged
+        // (a writer that has not come round to them yet) among some broken ones.
         let mut expect = 2 * FIRST_HOLD_MS;
         for _ in 0..10 {
-            cover(&mut scan, now, 50, 0, 0);
+            cover(&mut scan, now, 50, 3, 20);
             let at = cover(&mut scan, now, 50, 50, 0);
             assert!(scan.held(at + expect - 1) && !scan.held(at + expect));
             while scan.held(*now) {
