@@ -499,6 +499,7 @@ impl Scanner {
         engine: &mut Engine,
         target: &mut Target,
         scan: &mut VmaScan,
+        thresholds: Thresholds,
         left: &mut u64,
     ) -> bool {
         let use_zero_pages = tunables::get(Id::UseZeroPages) == 1;
@@ -576,6 +577,7 @@ impl Scanner {
                         None => {}
                     }
                     scan.sampled(page.is_some(), merged.any());
+                    scan.check_thrash(thresholds, sys::now_ms() as u64);
                 }
             }
             sampled += 1;
@@ -777,11 +779,10 @@ impl Scanner {
                     // SAFETY: no precondition.
                     let (r1, r2) = unsafe { (sys::uksm_random_u64(), sys::uksm_random_u64()) };
                     scan.begin(self.stride[rung], generation, r1, r2);
-                    let done = self.scan_vma(uksm, engine, &mut target, &mut scan, left);
-                    let now = sys::now_ms() as u64;
-                    let was_held = scan.held(now);
-                    let passed = done && scan.end_cover(t, now);
-                    if !was_held && scan.held(now) {
+                    let holds = scan.holds;
+                    let done = self.scan_vma(uksm, engine, &mut target, &mut scan, t, left);
+                    let passed = done && scan.end_cover(t, sys::now_ms() as u64);
+                    if scan.holds != holds {
                         uksm.thrash_holds.fetch_add(1, Ordering::Relaxed);
                     }
                     if done {

@@ -5,13 +5,15 @@
  * thrash SECONDS_SETTLE SECONDS_WRITE SECONDS_AFTER
  *
  * Maps 8 MiB (2048 pages; THP as the system says) holding 16 contents, 128 copies each,
- * and waits up to SECONDS_SETTLE for 90 % of its pages to be merged (KSM pages in
- * /proc/kpageflags). Then, for SECONDS_WRITE, it writes one byte (the same value) into
- * every page every 200 ms: each write to a merged page breaks the merge (a copy on
- * write) and leaves an identical page to merge again. Before each write it looks the
- * page up (pagemap, kpageflags) and counts the merged pages it breaks during the second
- * half of the writing (the kernel's own count, cow_ksm in /proc/vmstat, needs
- * CONFIG_VM_EVENT_COUNTERS, which the test kernels lack). Then it stops writing and
+ * and waits up to SECONDS_SETTLE for 90 % of its pages to be merged (a page is merged
+ * when /proc/self/pagemap shows its frame mapped at another address of the region too;
+ * /proc/kpageflags cannot tell: 6.12 reports KPF_KSM for every anonymous page). Then, for
+ * SECONDS_WRITE, it writes one byte (the same value) into every page every 200 ms: each
+ * write to a merged page breaks the merge (a copy on write) and leaves an identical page
+ * to merge again. Before each sweep of writes it counts the merged pages, and sums the
+ * counts of the sweeps in the second half of the writing: the merges it breaks (the
+ * kernel's own count, cow_ksm in /proc/vmstat, needs CONFIG_VM_EVENT_COUNTERS, which the
+ * test kernels lack). Then it stops writing and
  * waits up to SECONDS_AFTER (unless 0) for 90 % of its pages to be merged again, and
  * checks their contents. Output lines: "merged: S s", "broken_second_half: N", "remerged: S s" or
  * "FAIL: ...".
@@ -21,7 +23,6 @@
 
 #define PAGES 2048
 #define CONTENTS 16
-#define KPF_KSM 21
 
 static double now_s(void)
 {
@@ -31,31 +32,36 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Whether the page at p maps a KSM page. */
-static int is_merged(const unsigned char *p, int kpageflags)
+static int cmp_u64(const void *a, const void *b)
 {
-	uint64_t f = pfn(getpid(), p), flags = 0;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
-	return f && pread(kpageflags, &flags, 8, (off_t)(f * 8)) == 8 && (flags >> KPF_KSM) & 1;
+	return x < y ? -1 : x > y;
 }
 
-/* Pages of the region that map a KSM page. */
-static int merged_pages(const unsigned char *p, int kpageflags)
+/* Pages of the region whose frame another page of the region maps too. */
+static int merged_pages(const unsigned char *p)
 {
+	static uint64_t frames[PAGES];
 	int i, n = 0;
 
 	for (i = 0; i < PAGES; i++)
-		n += is_merged(p + i * PAGE, kpageflags);
+		frames[i] = pfn(getpid(), p + i * PAGE);
+	qsort(frames, PAGES, sizeof(frames[0]), cmp_u64);
+	for (i = 0; i < PAGES; i++)
+		if (frames[i] && ((i > 0 && frames[i - 1] == frames[i]) ||
+				  (i + 1 < PAGES && frames[i + 1] == frames[i])))
+			n++;
 	return n;
 }
 
 /* Waits up to secs for 90 % of the pages to be merged; returns the time taken or -1. */
-static double wait_merged(const unsigned char *p, int kpageflags, int secs)
+static double wait_merged(const unsigned char *p, int secs)
 {
 	double t0 = now_s();
 
 	while (now_s() - t0 < secs) {
-		if (merged_pages(p, kpageflags) >= PAGES * 9 / 10)
+		if (merged_pages(p) >= PAGES * 9 / 10)
 			return now_s() - t0;
 		usleep(200000);
 	}
@@ -75,7 +81,7 @@ static int contents_ok(const unsigned char *p)
 
 int main(int argc, char **argv)
 {
-	int settle, write_s, after, kpageflags, i;
+	int settle, write_s, after, i;
 	unsigned char *p;
 	double t, t0;
 	long broken = 0;
@@ -85,8 +91,6 @@ int main(int argc, char **argv)
 	settle = atoi(argv[1]);
 	write_s = atoi(argv[2]);
 	after = atoi(argv[3]);
-	kpageflags = open("/proc/kpageflags", O_RDONLY);
-	CHECK(kpageflags >= 0, "open /proc/kpageflags: %s", strerror(errno));
 	p = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
 	if (failures)
@@ -96,9 +100,9 @@ int main(int argc, char **argv)
 	printf("filled: %d pages, %d contents\n", PAGES, CONTENTS);
 	fflush(stdout);
 
-	t = wait_merged(p, kpageflags, settle);
+	t = wait_merged(p, settle);
 	CHECK(t >= 0, "90 %% of the pages not merged in %d s (%d merged)", settle,
-	      merged_pages(p, kpageflags));
+	      merged_pages(p));
 	if (failures)
 		return 1;
 	printf("merged: %.1f s\n", t);
@@ -106,20 +110,23 @@ int main(int argc, char **argv)
 
 	t0 = now_s();
 	while ((t = now_s() - t0) < write_s) {
-		for (i = 0; i < PAGES; i++) {
-			if (t >= write_s / 2.0)
-				broken += is_merged(p + i * PAGE, kpageflags);
+		long sweep = merged_pages(p);
+
+		for (i = 0; i < PAGES; i++)
 			((volatile unsigned char *)p)[i * PAGE] = (unsigned char)(0x40 + i % CONTENTS);
-		}
+		if (t >= write_s / 2.0)
+			broken += sweep;
+		if (getenv("THRASH_VERBOSE"))
+			printf("sweep at %.1f s: %ld merged\n", t, sweep);
 		usleep(200000);
 	}
 	printf("broken_second_half: %ld\n", broken);
 	fflush(stdout);
 
 	if (after > 0) {
-		t = wait_merged(p, kpageflags, after);
+		t = wait_merged(p, after);
 		CHECK(t >= 0, "90 %% of the pages not merged again %d s after the writes stopped (%d merged)",
-		      after, merged_pages(p, kpageflags));
+		      after, merged_pages(p));
 		if (t >= 0)
 			printf("remerged: %.1f s\n", t);
 	}

@@ -377,19 +377,30 @@ impl Budget {
 /// The measured CPU cost of sampling one page, as UKSM keeps it: an exponential moving
 /// average (20 % new, 80 % old) that follows a burst (a sample above 10 times the average)
 /// only by doubling.
+///
+/// Rounds are measured together until they span [`PageCost::MIN_SPAN_NS`]: the monotonic
+/// clock may advance only by the tick (a guest without a usable TSC counts jiffies), so a
+/// round shorter than a tick reads 0 or a whole tick, and only a sum over many rounds is
+/// right on average.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageCost {
     ns: u64,
+    acc_ns: u64,
+    acc_pages: u64,
 }
 
 impl PageCost {
     /// The cost assumed before anything is measured (UKSM's 500 ns).
     pub const INITIAL_NS: u64 = 500;
+    /// Measured time that makes one sample of the average.
+    pub const MIN_SPAN_NS: u64 = 20_000_000;
 
     /// A fresh average.
     pub const fn new() -> Self {
         PageCost {
             ns: Self::INITIAL_NS,
+            acc_ns: 0,
+            acc_pages: 0,
         }
     }
 
@@ -398,13 +409,16 @@ impl PageCost {
         self.ns
     }
 
-    /// Adds a batch that sampled `pages` in `run_ns` (the round's own set-up included:
-    /// quotas then hold the shares with it).
+    /// Adds a round that sampled `pages` in `run_ns` (its own set-up included: quotas
+    /// then hold the shares with it).
     pub fn add(&mut self, run_ns: u64, pages: u64) {
-        if pages == 0 {
+        self.acc_ns = self.acc_ns.saturating_add(run_ns);
+        self.acc_pages = self.acc_pages.saturating_add(pages);
+        if self.acc_ns < Self::MIN_SPAN_NS || self.acc_pages == 0 {
             return;
         }
-        let cur = (run_ns / pages).max(1);
+        let cur = (self.acc_ns / self.acc_pages).max(1);
+        (self.acc_ns, self.acc_pages) = (0, 0);
         self.ns = if cur > self.ns.saturating_mul(10) {
             self.ns.saturating_mul(2)
         } else {
@@ -596,18 +610,30 @@ mod tests {
     #[test]
     fn page_cost_average() {
         let mut c = PageCost::new();
-        c.add(1_000_000, 1000); // 1000 ns per page
+        c.add(20_000_000, 20_000); // 1000 ns per page
         assert_eq!(c.ns(), (20 * 1000 + 80 * 500) / 100);
         let before = c.ns();
-        c.add(100_000_000, 1000); // a burst: 100 us per page
+        c.add(2_000_000_000, 20_000); // a burst: 100 us per page
         assert_eq!(c.ns(), 2 * before);
         for _ in 0..100 {
-            c.add(3_000, 1);
+            c.add(30_000_000, 10_000);
         }
         assert!((2_900..=3_000).contains(&c.ns()), "{}", c.ns());
-        // A round that sampled nothing tells nothing.
+        // Rounds too short to measure alone wait for more.
         let before = c.ns();
+        c.add(1_000_000, 100);
         c.add(5, 0);
         assert_eq!(c.ns(), before);
+    }
+
+    #[test]
+    fn page_cost_with_a_clock_that_moves_by_ticks() {
+        // Rounds of 2 ms (100 pages, 20 us each) on a clock of 4 ms ticks: half read 0,
+        // half a whole tick. The average still finds 20 us.
+        let mut c = PageCost::new();
+        for i in 0..20_000u64 {
+            c.add(if i % 2 == 0 { 0 } else { 4_000_000 }, 100);
+        }
+        assert!((19_000..=21_000).contains(&c.ns()), "{}", c.ns());
     }
 }

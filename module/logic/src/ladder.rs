@@ -135,6 +135,8 @@ pub struct VmaScan {
     hold_until_ms: u64,
     /// The length of the last hold (ms), while the VMA has not settled since (0: settled).
     backoff_ms: u64,
+    /// Holds so far (wrapping).
+    pub holds: u32,
 }
 
 impl VmaScan {
@@ -157,6 +159,7 @@ impl VmaScan {
             passed: epoch,
             hold_until_ms: 0,
             backoff_ms: 0,
+            holds: 0,
         }
     }
 
@@ -180,6 +183,28 @@ impl VmaScan {
         } else {
             self.visit.broken += 1;
         }
+    }
+
+    /// Judges the cover so far at `now_ms`: a VMA already thrashing is held at once,
+    /// without merging the rest of the cover (a cover of a large VMA can take seconds).
+    pub fn check_thrash(&mut self, t: Thresholds, now_ms: u64) {
+        if !self.visit.held && !self.held(now_ms) && thrashing(&self.visit, t.thrash) {
+            self.hold(now_ms);
+            // The rest of the cover is held: not judged again at its end.
+            self.visit.held = true;
+        }
+    }
+
+    /// Holds the VMA from `now_ms`: [`FIRST_HOLD_MS`], or twice the last hold if it has
+    /// not settled since, up to [`MAX_HOLD_MS`].
+    fn hold(&mut self, now_ms: u64) {
+        self.backoff_ms = if self.backoff_ms == 0 {
+            FIRST_HOLD_MS
+        } else {
+            self.backoff_ms.saturating_mul(2).min(MAX_HOLD_MS)
+        };
+        self.hold_until_ms = now_ms.saturating_add(self.backoff_ms);
+        self.holds = self.holds.wrapping_add(1);
     }
 
     /// Draws a new pass with `stride` unless the current one belongs to `generation` of the
@@ -248,12 +273,7 @@ impl VmaScan {
         if self.visit.held {
             // Breaks seen while held are of merges made before: not judged again.
         } else if thrashing(&self.visit, t.thrash) {
-            self.backoff_ms = if self.backoff_ms == 0 {
-                FIRST_HOLD_MS
-            } else {
-                self.backoff_ms.saturating_mul(2).min(MAX_HOLD_MS)
-            };
-            self.hold_until_ms = now_ms.saturating_add(self.backoff_ms);
+            self.hold(now_ms);
         } else if self.visit.kept > 0 && self.visit.broken == 0 {
             // Merged pages stayed merged and none was broken: the VMA has settled. (One
             // break is enough to keep the backoff: after a hold, a writer that has not
@@ -453,6 +473,17 @@ mod tests {
         assert!(!scan.held(*now));
         let at = cover(&mut scan, now, 10, 40, 10);
         assert!(scan.held(at) && !scan.held(at + FIRST_HOLD_MS));
+        // Judged within a cover: held at once, and the cover's end does not judge again.
+        let mut early = VmaScan::new(0);
+        early.begin(1, 0, 0, 0);
+        early.visit.merged = 10;
+        for _ in 0..10 {
+            early.met_merged(false);
+        }
+        early.check_thrash(t, 100);
+        assert!(early.held(100) && early.held(100 + FIRST_HOLD_MS - 1));
+        early.end_cover(t, 200);
+        assert!(!early.held(100 + FIRST_HOLD_MS));
         // The filter off: never held.
         let mut off = VmaScan::new(0);
         off.begin(1, 0, 0, 0);
