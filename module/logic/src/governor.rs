@@ -381,12 +381,17 @@ impl Budget {
 /// Rounds are measured together until they span [`PageCost::MIN_SPAN_NS`]: the monotonic
 /// clock may advance only by the tick (a guest without a usable TSC counts jiffies), so a
 /// round shorter than a tick reads 0 or a whole tick, and only a sum over many rounds is
-/// right on average.
+/// right on average. Rounds of fewer than [`PageCost::MIN_PAGES`] pages are not measured:
+/// their time is mostly the round's own set-up, and counting it per page would shrink the
+/// next rounds further (the estimate would run away). An average that no round has
+/// measured for [`PageCost::STALE_ROUNDS`] rounds is halved, so that rounds grow until
+/// they are measured again (UKSM resets its average now and then for the same reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageCost {
     ns: u64,
     acc_ns: u64,
     acc_pages: u64,
+    stale_rounds: u32,
 }
 
 impl PageCost {
@@ -394,6 +399,10 @@ impl PageCost {
     pub const INITIAL_NS: u64 = 500;
     /// Measured time that makes one sample of the average.
     pub const MIN_SPAN_NS: u64 = 20_000_000;
+    /// Rounds of fewer pages are not measured.
+    pub const MIN_PAGES: u64 = 8;
+    /// Rounds without a measurement after which the average is halved.
+    pub const STALE_ROUNDS: u32 = 64;
 
     /// A fresh average.
     pub const fn new() -> Self {
@@ -401,6 +410,7 @@ impl PageCost {
             ns: Self::INITIAL_NS,
             acc_ns: 0,
             acc_pages: 0,
+            stale_rounds: 0,
         }
     }
 
@@ -409,9 +419,17 @@ impl PageCost {
         self.ns
     }
 
-    /// Adds a round that sampled `pages` in `run_ns` (its own set-up included: quotas
-    /// then hold the shares with it).
+    /// Adds a round that sampled `pages` in `run_ns`.
     pub fn add(&mut self, run_ns: u64, pages: u64) {
+        if pages < Self::MIN_PAGES {
+            self.stale_rounds += 1;
+            if self.stale_rounds >= Self::STALE_ROUNDS {
+                self.stale_rounds = 0;
+                self.ns = (self.ns / 2).max(1);
+            }
+            return;
+        }
+        self.stale_rounds = 0;
         self.acc_ns = self.acc_ns.saturating_add(run_ns);
         self.acc_pages = self.acc_pages.saturating_add(pages);
         if self.acc_ns < Self::MIN_SPAN_NS || self.acc_pages == 0 {
@@ -619,11 +637,18 @@ mod tests {
             c.add(30_000_000, 10_000);
         }
         assert!((2_900..=3_000).contains(&c.ns()), "{}", c.ns());
-        // Rounds too short to measure alone wait for more.
+        // Rounds too short to measure alone wait for more; rounds of a few pages, or
+        // none, are not measured.
         let before = c.ns();
         c.add(1_000_000, 100);
-        c.add(5, 0);
+        c.add(50_000_000, 0);
+        c.add(50_000_000, PageCost::MIN_PAGES - 1);
         assert_eq!(c.ns(), before);
+        // ... but an average nothing measures any more is halved, again and again.
+        for _ in 0..PageCost::STALE_ROUNDS * 3 {
+            c.add(50_000_000, 1);
+        }
+        assert_eq!(c.ns(), before / 8);
     }
 
     #[test]
