@@ -164,6 +164,10 @@ struct Scanner {
     /// borrow the scanner shared).
     hashed_now: Cell<u64>,
     wasted_now: Cell<u64>,
+    /// A merge was refused since the per-CPU LRU batches were last drained, and when
+    /// that was (ms).
+    refused: Cell<bool>,
+    drained_ms: i64,
     /// Whether the current pass has begun (the unstable table is set up for it).
     in_pass: bool,
     /// Pages hashed in this pass and in the last complete one (sizes the unstable table).
@@ -174,8 +178,10 @@ struct Scanner {
     /// Per rung: the stride of passes drawn now, and the samples it may take per round.
     stride: [u64; RUNGS],
     quota: [u64; RUNGS],
-    /// The settings generation the strides were computed for (`None`: not yet).
+    /// The settings generation the strides were computed for (`None`: not yet), and when
+    /// (ms).
     strides_for: Option<u64>,
+    strides_at_ms: i64,
     /// Windows sampled in the current round.
     round_pages: u64,
 }
@@ -256,6 +262,8 @@ impl Scanner {
             zero_hash,
             hashed_now: Cell::new(0),
             wasted_now: Cell::new(0),
+            refused: Cell::new(false),
+            drained_ms: 0,
             in_pass: false,
             hashed: 0,
             hashed_last_pass: 0,
@@ -263,6 +271,7 @@ impl Scanner {
             stride: [1; RUNGS],
             quota: [1; RUNGS],
             strides_for: None,
+            strides_at_ms: 0,
             round_pages: 0,
         }
     }
@@ -333,6 +342,7 @@ impl Scanner {
                 uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
                 return Merged::CURRENT;
             }
+            self.refused.set(true);
             return Merged::default();
         }
         let loc = cur.loc();
@@ -417,11 +427,18 @@ impl Scanner {
                     uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
                     return Candidates::Done(Merged::CURRENT);
                 }
-                Pair::Gone | Pair::OtherRefused => {
+                Pair::Gone => {
+                    vacant.get_or_insert(index);
+                }
+                Pair::OtherRefused => {
+                    self.refused.set(true);
                     vacant.get_or_insert(index);
                 }
                 Pair::Different => {}
-                Pair::NotNow => return Candidates::Done(Merged::default()),
+                Pair::NotNow => {
+                    self.refused.set(true);
+                    return Candidates::Done(Merged::default());
+                }
             }
         }
         Candidates::Tried(n)
@@ -694,6 +711,16 @@ impl Scanner {
         if tunables::get(Id::Run) != 1 {
             return true;
         }
+        // A page just faulted in sits in a per-CPU LRU batch, which holds a reference
+        // that makes merging refuse it. KSM drains the batches once per pass; a pass of
+        // the slow rungs can take hours, so uksmd drains them at most once a second while
+        // merges are being refused.
+        if self.refused.get() && sys::now_ms() - self.drained_ms >= 1000 {
+            // SAFETY: may sleep; uksmd holds the merge lock, a mutex, and no spinlock.
+            unsafe { sys::uksm_lru_add_drain_all() };
+            self.drained_ms = sys::now_ms();
+            self.refused.set(false);
+        }
         if !self.in_pass {
             self.begin_pass(&mut engine);
         } else if engine.unstable.is_full() {
@@ -708,9 +735,11 @@ impl Scanner {
             let share = gov.cpu_ratios[rung].share(gov.max_cpu_percentage);
             self.quota[rung] = governor::quota(period_ns, share, page_ns);
         }
-        if self.strides_for != Some(generation) {
+        // Strides follow the rungs' memory, which changes as VMAs come, go and move.
+        if self.strides_for != Some(generation) || sys::now_ms() - self.strides_at_ms >= 1000 {
             self.set_strides(uksm, gov, period_ms);
             self.strides_for = Some(generation);
+            self.strides_at_ms = sys::now_ms();
         }
         let t = Thresholds {
             abundant: tunables::get(Id::AbundantThreshold) as u32,

@@ -13,9 +13,11 @@
  * to merge again. Before each sweep of writes it counts the merged pages, and sums the
  * counts of the sweeps in the second half of the writing: the merges it breaks (the
  * kernel's own count, cow_ksm in /proc/vmstat, needs CONFIG_VM_EVENT_COUNTERS, which the
- * test kernels lack). Then it stops writing and
+ * test kernels lack), and the merges uksm made meanwhile (pages_merged: nothing else is
+ * merged in the VM then). Then it stops writing and
  * waits up to SECONDS_AFTER (unless 0) for 90 % of its pages to be merged again, and
- * checks their contents. Output lines: "merged: S s", "broken_second_half: N", "remerged: S s" or
+ * checks their contents. Output lines: "merged: S s", "broken_second_half: N", "merges_second_half: N",
+ * "remerged: S s" or
  * "FAIL: ...".
  */
 #include "vmtest.h"
@@ -84,7 +86,7 @@ int main(int argc, char **argv)
 	int settle, write_s, after, i;
 	unsigned char *p;
 	double t, t0;
-	long broken = 0;
+	long broken = 0, merged_mid = -1, merged_end;
 
 	if (argc != 4)
 		return 2;
@@ -114,13 +116,18 @@ int main(int argc, char **argv)
 
 		for (i = 0; i < PAGES; i++)
 			((volatile unsigned char *)p)[i * PAGE] = (unsigned char)(0x40 + i % CONTENTS);
-		if (t >= write_s / 2.0)
+		if (t >= write_s / 2.0) {
 			broken += sweep;
+			if (merged_mid < 0)
+				merged_mid = status_field("/sys/kernel/mm/uksm/pages_merged", "");
+		}
 		if (getenv("THRASH_VERBOSE"))
 			printf("sweep at %.1f s: %ld merged\n", t, sweep);
 		usleep(200000);
 	}
+	merged_end = status_field("/sys/kernel/mm/uksm/pages_merged", "");
 	printf("broken_second_half: %ld\n", broken);
+	printf("merges_second_half: %ld\n", merged_end - merged_mid);
 	fflush(stdout);
 
 	if (after > 0) {

@@ -208,9 +208,14 @@ impl VmaScan {
     }
 
     /// Draws a new pass with `stride` unless the current one belongs to `generation` of the
-    /// settings; the random words pick the phase order.
+    /// settings and its stride is within a factor of two of `stride` (between covers: the
+    /// rung's stride grows with its memory, and a pass drawn when the rung was small would
+    /// make each cover of this VMA take far longer than the rung's cover time); the random
+    /// words pick the phase order.
     pub fn begin(&mut self, stride: u64, generation: u64, r1: u64, r2: u64) {
-        if self.generation != generation {
+        let s = self.perm.len();
+        let off = stride > s.saturating_mul(2) || stride.saturating_mul(2) < s;
+        if self.generation != generation || (off && self.cover_fresh()) {
             self.draw(stride, generation, r1, r2);
         }
     }
@@ -543,9 +548,12 @@ mod tests {
             if v.end_cover(t, 0) {
                 break;
             }
-            // Within a pass, the same generation keeps the pass.
+            // Within a pass, the same generation keeps the pass while the rung's stride
+            // stays within a factor of two of the pass's.
             let before = v;
-            v.begin(3, 1, 1, 1);
+            v.begin(4, 1, 1, 1);
+            assert_eq!(v, before);
+            v.begin(14, 1, 1, 1);
             assert_eq!(v, before);
         }
         assert_eq!(covers, 7);
@@ -553,6 +561,9 @@ mod tests {
         // After the pass, a new one is drawn, with the stride given then.
         v.begin(3, 1, 1, 1);
         assert_eq!(v.stride(), 3);
+        // Between covers, a rung stride more than twice the pass's draws a new pass.
+        v.begin(7, 1, 2, 2);
+        assert_eq!(v.stride(), 7);
         let drawn = v;
         v.begin(5, 1, 1, 1);
         assert_eq!(v, drawn);
