@@ -13,8 +13,8 @@
 //! A thrashing VMA is also *held*: its pages are neither merged nor offered for merging
 //! for a while (its samples still look for merged pages being broken). The hold lasts
 //! [`FIRST_HOLD_MS`] and doubles each time the VMA thrashes again after a hold, up to
-//! [`MAX_HOLD_MS`]; a cover that finds merged pages kept and none broken settles the
-//! VMA, and its next thrashing starts with a short hold again. A VMA whose writes stop
+//! [`MAX_HOLD_MS`]; a cover that finds merged pages kept and none broken, as long after
+//! the hold as the hold lasted, settles the VMA, and its next thrashing starts with a short hold again. A VMA whose writes stop
 //! is thus merged again at most [`MAX_HOLD_MS`] after they stopped, plus a cover.
 
 use core::num::NonZeroU64;
@@ -279,10 +279,13 @@ impl VmaScan {
             // Breaks seen while held are of merges made before: not judged again.
         } else if thrashing(&self.visit, t.thrash) {
             self.hold(now_ms);
-        } else if self.visit.kept > 0 && self.visit.broken == 0 {
-            // Merged pages stayed merged and none was broken: the VMA has settled. (One
-            // break is enough to keep the backoff: after a hold, a writer that has not
-            // come round to every page yet leaves some merged.)
+        } else if self.visit.kept > 0
+            && self.visit.broken == 0
+            && now_ms >= self.hold_until_ms.saturating_add(self.backoff_ms)
+        {
+            // Merged pages stayed merged, none was broken, and the VMA has been merged
+            // for as long as it was last held: it has settled. (A writer that pauses
+            // between sweeps leaves covers without breaks: calm must last.)
             self.backoff_ms = 0;
         }
         self.visit = Visit::default();
@@ -472,9 +475,20 @@ mod tests {
             }
             expect = (expect * 2).min(MAX_HOLD_MS);
         }
-        // Writes stop: the next merges are kept, the VMA settles; a later thrash is short.
+        // A cover without breaks soon after a hold (a writer pausing) does not settle it.
         cover(&mut scan, now, 50, 0, 0);
         cover(&mut scan, now, 0, 0, 50);
+        let at = cover(&mut scan, now, 10, 40, 10);
+        assert!(scan.held(at + MAX_HOLD_MS - 1) && !scan.held(at + MAX_HOLD_MS));
+        while scan.held(*now) {
+            cover(&mut scan, now, 0, 0, 0);
+        }
+        // Writes stop: the merges are kept as long as the hold lasted, the VMA settles;
+        // a later thrash is short.
+        cover(&mut scan, now, 50, 0, 0);
+        for _ in 0..(MAX_HOLD_MS / 500 + 1) {
+            cover(&mut scan, now, 0, 0, 50);
+        }
         assert!(!scan.held(*now));
         let at = cover(&mut scan, now, 10, 40, 10);
         assert!(scan.held(at) && !scan.held(at + FIRST_HOLD_MS));
