@@ -18,19 +18,10 @@
  * or "FAIL: ...".
  */
 #include "vmtest.h"
-#include <time.h>
 
 #define COPIES 64
 #define NEAR 8192
 #define WORDS 1024
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void fill_x(uint32_t *p)
 {

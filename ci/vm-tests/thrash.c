@@ -21,18 +21,9 @@
  * "FAIL: ...".
  */
 #include "vmtest.h"
-#include <time.h>
 
 #define PAGES 2048
 #define CONTENTS 16
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
