@@ -9,6 +9,7 @@
 //! `MmapReadGuard`, `VmaRef`). The scanner, the stable tree and unmerging use these and
 //! read as safe Rust; the `unsafe` calls into the C glue and the hook patch live here.
 
+use crate::logic::domain::Policy;
 use crate::logic::hash::{PageWords, WORDS};
 use crate::sys::{self, mm_struct, page, vm_area_struct};
 use core::marker::PhantomData;
@@ -92,6 +93,13 @@ impl Drop for MmGrab {
 /// Something that keeps an `mm_struct` alive while borrowed.
 pub(crate) trait HoldsMm {
     fn mm(&self) -> *mut mm_struct;
+
+    /// The merge domain of the mm's pages under `policy` (crate::logic::domain), as its
+    /// owner is now.
+    fn domain(&self, policy: Policy) -> u64 {
+        // SAFETY: `self` keeps the mm alive while borrowed.
+        unsafe { sys::uksm_mm_domain(self.mm(), policy.as_u32()) }
+    }
 }
 
 impl HoldsMm for MmRef {
@@ -142,6 +150,12 @@ impl<'a> MmapReadGuard<'a> {
 
     pub(crate) fn mm(&self) -> *mut mm_struct {
         self.mm
+    }
+
+    /// The merge domain of the mm's pages under `policy`, as its owner is now.
+    pub(crate) fn domain(&self, policy: Policy) -> u64 {
+        // SAFETY: `self.mm` is allocated (type invariant).
+        unsafe { sys::uksm_mm_domain(self.mm, policy.as_u32()) }
     }
 
     /// Whether the address space still has users (it is not exiting).

@@ -63,6 +63,13 @@
 //! else is entered in the table (under its whole-content hash if its partial hash is
 //! taken).
 //!
+//! Merge domains (`merge_domain`, [`crate::logic::domain`]): each round reads the policy,
+//! each window the domain of its process (its owner's effective user ID or memory cgroup,
+//! as they are now). The stable tree files nodes by domain and a page looks only among
+//! its own; unstable-table keys mix the domain in, and a pair is only merged when both
+//! processes are of the same domain (the other's is read when it is paired). A process
+//! whose owner cannot be told has its zero pages merged, nothing else.
+//!
 //! Pages of VMAs armed by userfaultfd or opted out (`MADV_UNMERGEABLE`, or a process that
 //! turned merging off with `prctl(PR_SET_MEMORY_MERGE, 0)`) are left alone, on both sides
 //! of a pair. The other page's mm is only *tried* (`mmap_read_trylock`), never waited for;
@@ -96,6 +103,7 @@
 //! While `run` is 0 uksmd sleeps until a sysfs write wakes it. It also prints the periodic
 //! statistics line.
 
+use crate::logic::domain::{self, Policy};
 use crate::logic::governor::{self, Budget, PageCost, Settings, RUNGS};
 use crate::logic::ladder::{self, Thresholds, VmaScan};
 use crate::logic::hash::{self, SampleOrder};
@@ -103,7 +111,7 @@ use crate::logic::strength::{self, Strength};
 use crate::logic::tunable::Id;
 use crate::merge::{self, Engine};
 use crate::merged_map::MergedMap;
-use crate::mm::{MmapReadGuard, PageRef, VmaRef};
+use crate::mm::{HoldsMm, MmapReadGuard, PageRef, VmaRef};
 use crate::registry::{Next, Target};
 use crate::stable::{ContentHash, Mapped, Merge, PairMerged, PairRefused, Stable};
 use crate::sys::{self, mm_struct, task_struct};
@@ -184,17 +192,27 @@ struct Scanner {
     strides_at_ms: i64,
     /// Windows sampled in the current round.
     round_pages: u64,
+    /// The merge domain policy of the current round (read under the merge lock, which a
+    /// change of policy takes to unmerge).
+    policy: Policy,
 }
 
 /// The page being scanned, with its hash and where the unstable table records it.
 struct Current<'a> {
     key: usize,
     mm: *mut mm_struct,
+    /// Merge domain of the page's process.
+    domain: u64,
     at: Mapped<'a>,
     hash: u32,
 }
 
 impl Current<'_> {
+    /// The unstable table's key for the page's partial hash, in its domain.
+    fn partial_key(&self) -> Key {
+        Key::Partial(domain::mix(self.hash, self.domain))
+    }
+
     /// Where the page is, as the unstable table records it.
     fn loc(&self) -> Loc {
         Loc {
@@ -264,6 +282,7 @@ impl Scanner {
             wasted_now: Cell::new(0),
             refused: Cell::new(false),
             drained_ms: 0,
+            policy: domain::DEFAULT,
             in_pass: false,
             hashed: 0,
             hashed_last_pass: 0,
@@ -329,7 +348,7 @@ impl Scanner {
     fn merge_or_remember(&self, uksm: &Uksm, engine: &mut Engine, cur: &Current<'_>) -> Merged {
         let max_sharing = tunables::get(Id::MaxPageSharing) as i32;
         let mut full = None;
-        let found = engine.stable.find(cur.hash, cur.at.page, max_sharing, || {
+        let found = engine.stable.find(cur.hash, cur.domain, cur.at.page, max_sharing, || {
             *full.insert(self.full_hash(cur.at.page, cur.hash))
         });
         if found.is_none() && full.is_some() {
@@ -348,7 +367,7 @@ impl Scanner {
         let loc = cur.loc();
         let mut vacant = None;
         let n =
-            match self.pair_with_candidates(uksm, engine, Key::Partial(cur.hash), cur, &mut vacant)
+            match self.pair_with_candidates(uksm, engine, cur.partial_key(), cur, &mut vacant)
             {
                 Candidates::Done(merged) => return merged,
                 Candidates::Tried(n) => n,
@@ -356,15 +375,18 @@ impl Scanner {
         if n == 0 {
             // No page of this partial hash yet in this pass (so none under a whole-content
             // hash either).
-            engine.unstable.insert(Key::Partial(cur.hash), loc);
+            engine.unstable.insert(cur.partial_key(), loc);
             return Merged::default();
         }
         // Different pages, or none left, hold the partial hash: pages of this content may
         // be filed under their whole-content hash.
-        let key = Key::Full(full.unwrap_or_else(|| {
-            self.waste(self.strength.full_hash_words());
-            self.full_hash(cur.at.page, cur.hash)
-        }));
+        let key = Key::Full(domain::mix(
+            full.unwrap_or_else(|| {
+                self.waste(self.strength.full_hash_words());
+                self.full_hash(cur.at.page, cur.hash)
+            }),
+            cur.domain,
+        ));
         if let Candidates::Done(merged) =
             self.pair_with_candidates(uksm, engine, key, cur, &mut vacant)
         {
@@ -457,6 +479,10 @@ impl Scanner {
         let guard = if grab.as_ptr() == cur.mm {
             None
         } else {
+            // Pages of another merge domain are never merged with this one.
+            if !domain::may_merge(grab.domain(self.policy), cur.domain) {
+                return Pair::Different;
+            }
             match MmapReadGuard::try_lock(&grab) {
                 Some(guard) if guard.has_users() => Some(guard),
                 // An mm without users is exiting: leave it.
@@ -490,6 +516,7 @@ impl Scanner {
         };
         let max_sharing = tunables::get(Id::MaxPageSharing) as i32;
         match stable.merge_pair(
+            cur.domain,
             |merged| self.content_hash(merged),
             &other_page,
             &cur.at,
@@ -530,6 +557,7 @@ impl Scanner {
             let Some(guard) = MmapReadGuard::try_lock(&target.mm) else {
                 break true;
             };
+            let domain = guard.domain(self.policy);
             // Pages of userfaultfd-armed VMAs are left alone, and opted-out ranges and
             // processes (`VmaRef::mergeable`).
             let Some(vma) = guard
@@ -572,8 +600,7 @@ impl Scanner {
                         merged = self.scan_page(
                             uksm,
                             engine,
-                            target.key,
-                            guard.mm(),
+                            (target.key, guard.mm(), domain),
                             cur,
                             use_zero_pages,
                             merging,
@@ -609,16 +636,15 @@ impl Scanner {
         done
     }
 
-    /// One present anonymous page, referenced, under its mmap lock: a merged page gets
-    /// an rmap item for this mapping if it lacks one; another is merged, or remembered,
-    /// if `merging` (its VMA is not held for thrashing). Returns which pages were merged.
-    #[allow(clippy::too_many_arguments)]
+    /// One present anonymous page, referenced, under its mmap lock (`at`: its VMA's
+    /// registry key, its mm and the mm's merge domain): a merged page gets an rmap item
+    /// for this mapping if it lacks one; another is merged, or remembered, if `merging`
+    /// (its VMA is not held for thrashing). Returns which pages were merged.
     fn scan_page(
         &self,
         uksm: &Uksm,
         engine: &mut Engine,
-        key: usize,
-        mm: *mut mm_struct,
+        (key, mm, domain): (usize, *mut mm_struct, u64),
         cur: Mapped<'_>,
         use_zero_pages: bool,
         merging: bool,
@@ -644,9 +670,15 @@ impl Scanner {
             // Mostly a page that was not all zeros (or could not be merged now).
             self.waste(strength::MEMCMP_COST / 2);
         }
+        if domain == domain::NONE {
+            // Whose the page is cannot be told now (its owner is exiting): zero pages
+            // only.
+            return Merged::default();
+        }
         let cur = Current {
             key,
             mm,
+            domain,
             at: cur,
             hash,
         };
@@ -711,6 +743,7 @@ impl Scanner {
         if tunables::get(Id::Run) != 1 {
             return true;
         }
+        self.policy = tunables::merge_domain();
         // A page just faulted in sits in a per-CPU LRU batch, which holds a reference
         // that makes merging refuse it. KSM drains the batches once per pass; a pass of
         // the slow rungs can take hours, so uksmd drains them at most once a second while

@@ -188,12 +188,14 @@ impl Stable {
         }
     }
 
-    /// The node of a merged folio with content equal to `page`'s and room for another
-    /// mapping, if any: `partial` is the page's partial hash, `full_of` gives the hash of
-    /// its whole content, asked for only if some node has that partial hash.
+    /// The node of a merged folio of merge domain `domain` with content equal to `page`'s
+    /// and room for another mapping, if any: `partial` is the page's partial hash,
+    /// `full_of` gives the hash of its whole content, asked for only if some node has that
+    /// partial hash.
     pub(crate) fn find(
         &mut self,
         partial: u32,
+        domain: u64,
         page: &PageRef,
         max_sharing: i32,
         full_of: impl FnOnce() -> u32,
@@ -201,7 +203,7 @@ impl Stable {
         let (from, last) = NodeKey::partial_range(partial);
         self.node_from(from, last)?;
         let full = full_of();
-        let (from, last) = NodeKey::content_range(partial, full);
+        let (from, last) = NodeKey::content_range(partial, full, domain);
         let mut found = None;
         self.for_each(from, last, |key, node| {
             // SAFETY: `node` is in the tree, so valid; `page` is referenced.
@@ -270,8 +272,10 @@ impl Stable {
     /// Merges the identical pages `a` and `b` into a new merged folio: the first merge of
     /// a content. The page that one mapping maps becomes the folio (`a` if both qualify);
     /// the other is merged into it. Allocates everything first, so nothing needs undoing.
+    /// Both pages are of merge domain `domain`, which the new node is filed under.
     pub(crate) fn merge_pair(
         &mut self,
+        domain: u64,
         hash_of: impl FnOnce(&PageRef) -> ContentHash,
         a: &Mapped<'_>,
         b: &Mapped<'_>,
@@ -335,6 +339,7 @@ impl Stable {
         let key = NodeKey {
             partial: hash.partial,
             full: hash.full,
+            domain,
             seq: self.seq,
         };
         self.tree.insert(reservation.into_node(key, NodePtr(node)));

@@ -57,6 +57,9 @@ extern "C" {
     pub(crate) fn uksm_settings_unlock();
     pub(crate) fn uksm_sysfs_create() -> c_int;
     pub(crate) fn uksm_sysfs_remove();
+    pub(crate) fn uksm_ksm_view_create() -> c_int;
+    pub(crate) fn uksm_ksm_view_remove();
+    pub(crate) fn uksm_ksm_meta_bytes(nodes: usize, items: usize) -> usize;
 
     pub(crate) fn uksm_thread_start() -> *mut task_struct;
     pub(crate) fn uksm_thread_stop(task: *mut task_struct) -> c_int;
@@ -101,6 +104,8 @@ extern "C" {
     pub(crate) fn uksm_ksm_zero_pages() -> c_long;
     pub(crate) fn uksm_mm_ksm_zero_pages(mm: *mut mm_struct) -> c_long;
     pub(crate) fn uksm_now_ms() -> i64;
+    pub(crate) fn uksm_domain_supported(policy: u32) -> bool;
+    pub(crate) fn uksm_mm_domain(mm: *mut mm_struct, policy: u32) -> u64;
     pub(crate) fn uksm_now_ns() -> u64;
     pub(crate) fn uksm_thread_cpu_ns() -> u64;
     pub(crate) fn uksm_random_u64() -> u64;

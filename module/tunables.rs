@@ -7,13 +7,14 @@
 //! this file keeps the current numbers (the governor's settings are in [`settings`]),
 //! formats what is read and reports refused input.
 
+use crate::logic::domain::{self, Policies, Policy, PolicyError};
 use crate::logic::governor::{self, Governors, ListError, NameError, Rungs, Settings};
 use crate::logic::tunable::{self, Id, ParseError, Tunable, ALL, COUNT, MAX_INPUT};
 use crate::settings::{self, Locked};
 use crate::{sys, Uksm};
 use core::ffi::{c_char, c_int, CStr};
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::str::BStr;
 
@@ -26,6 +27,71 @@ static VALUES: [AtomicU64; COUNT] = {
     }
     values
 };
+
+/// The merge domain policy (`merge_domain`).
+static MERGE_DOMAIN: AtomicU32 = AtomicU32::new(domain::DEFAULT as u32);
+
+/// The merge domain policy now.
+pub(crate) fn merge_domain() -> Policy {
+    Policy::from_u32(MERGE_DOMAIN.load(Ordering::Relaxed))
+}
+
+/// Stores the merge domain policy (uksmd reads it at the start of each round).
+pub(crate) fn store_merge_domain(policy: Policy) {
+    MERGE_DOMAIN.store(policy.as_u32(), Ordering::Relaxed);
+}
+
+/// Why `merge_domain` refused its input.
+enum DomainError {
+    Name(PolicyError),
+    /// The kernel cannot tell processes' owners apart (no `CONFIG_MEMCG`, or memory
+    /// cgroups disabled at boot for `cgroup`).
+    Unsupported(Policy),
+}
+
+impl fmt::Display for DomainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DomainError::Name(e) => e.fmt(f),
+            DomainError::Unsupported(p) => write!(
+                f,
+                "{} needs a kernel with memory cgroups (CONFIG_MEMCG{})",
+                p.name(),
+                if *p == Policy::Cgroup { ", not disabled at boot" } else { "" }
+            ),
+        }
+    }
+}
+
+/// Parses a `merge_domain` write into a policy this kernel supports.
+fn parse_domain(input: &[u8]) -> Result<Policy, DomainError> {
+    let policy = Policy::parse(input).map_err(DomainError::Name)?;
+    // SAFETY: no precondition.
+    if !unsafe { sys::uksm_domain_supported(policy.as_u32()) } {
+        return Err(DomainError::Unsupported(policy));
+    }
+    Ok(policy)
+}
+
+/// Sets `merge_domain` from a parameter or a sysfs write: once loaded, the change
+/// unmerges everything first (pages merged under the old policy may be forbidden now),
+/// and uksmd merges again what the new one allows.
+fn set_domain(input: &[u8], origin: &str) -> Result {
+    let policy = match parse_domain(input) {
+        Ok(policy) => policy,
+        Err(err) => {
+            refused(origin, c"merge_domain", input, &err);
+            return Err(EINVAL);
+        }
+    };
+    match Uksm::get() {
+        Some(uksm) => uksm.set_merge_domain(policy),
+        None => {
+            store_merge_domain(policy);
+            Ok(())
+        }
+    }
+}
 
 /// Current value of a tunable.
 pub(crate) fn get(id: Id) -> u64 {
@@ -207,6 +273,7 @@ unsafe fn show_into(buf: *mut u8, len: usize, f: impl FnOnce(&mut Text<'_>) -> f
 enum Knob {
     Tunable(&'static Tunable),
     Setting(Setting),
+    Domain,
 }
 
 /// # Safety
@@ -218,6 +285,7 @@ unsafe fn named(name: *const c_char) -> Option<Knob> {
     tunable::find(name)
         .map(Knob::Tunable)
         .or_else(|| Setting::named(name).map(Knob::Setting))
+        .or_else(|| (name == b"merge_domain").then_some(Knob::Domain))
 }
 
 /// Module parameter `name` set to `val` (at load time).
@@ -231,6 +299,7 @@ unsafe extern "C" fn uksm_rs_param_set(name: *const c_char, val: *const c_char) 
     let result = match knob {
         Knob::Tunable(t) => set(t, val, "parameter"),
         Knob::Setting(s) => s.set(val, "parameter"),
+        Knob::Domain => set_domain(val, "parameter"),
     };
     match result {
         Ok(()) => 0,
@@ -248,6 +317,7 @@ unsafe extern "C" fn uksm_rs_param_show(name: *const c_char, buf: *mut u8, len: 
         show_into(buf, len, |w| match knob {
             Some(Knob::Tunable(t)) => writeln!(w, "{}", get(t.id)),
             Some(Knob::Setting(s)) => s.show(w),
+            Some(Knob::Domain) => writeln!(w, "{}", merge_domain().name()),
             None => Err(fmt::Error),
         })
     }
@@ -257,6 +327,8 @@ unsafe extern "C" fn uksm_rs_param_show(name: *const c_char, buf: *mut u8, len: 
 enum Attr {
     Tunable(Id),
     Setting(Setting),
+    /// `merge_domain`: every policy, the chosen one in brackets.
+    Domain,
     Counter(&'static CStr, fn(&Uksm) -> u64),
     /// A read-only file of text.
     Text(&'static CStr, fn(&Uksm, &mut Text<'_>) -> fmt::Result),
@@ -275,6 +347,7 @@ const ATTRS: &[Attr] = &[
     Attr::Setting(Setting::EvalIntervals),
     Attr::Tunable(Id::AbundantThreshold),
     Attr::Tunable(Id::ThrashThreshold),
+    Attr::Domain,
     // The partial hash's strength, in words of the page (constant until the adaptive
     // controller is built).
     Attr::Counter(c"hash_strength", |u| u.hash_strength.load(Ordering::Relaxed)),
@@ -304,33 +377,75 @@ const ATTRS: &[Attr] = &[
     Attr::Counter(c"registry_anomalies", |u| u.registry_anomalies()),
 ];
 
-#[no_mangle]
-extern "C" fn uksm_rs_attr_count() -> usize {
-    ATTRS.len()
+/// The files uksm answers for in /sys/kernel/mm/ksm/ while it is loaded, in place of
+/// built-in KSM's of the same names (the hook patch's `ksm_hooks_set_view`): what tools
+/// written for KSM read (ksmtuned, node_exporter, Proxmox's `pages_sharing`) and steer
+/// (`run`, `pages_to_scan`, `sleep_millisecs`). KSM's other files stay: its own settings,
+/// and its chain and volatile counts (0: built-in KSM holds no page while uksm is loaded).
+const KSM_VIEW: &[Attr] = &[
+    Attr::Tunable(Id::Run),
+    Attr::Tunable(Id::PagesToScan),
+    Attr::Tunable(Id::SleepMillisecs),
+    Attr::Tunable(Id::MaxPageSharing),
+    Attr::Tunable(Id::UseZeroPages),
+    Attr::Counter(c"full_scans", |u| u.full_scans.load(Ordering::Relaxed)),
+    Attr::Counter(c"pages_scanned", |u| u.pages_scanned.load(Ordering::Relaxed)),
+    Attr::Counter(c"pages_shared", |u| u.pages_shared.load(Ordering::Relaxed)),
+    Attr::Counter(c"pages_sharing", |u| u.pages_sharing.load(Ordering::Relaxed)),
+    Attr::Counter(c"pages_unshared", |u| u.pages_unshared.load(Ordering::Relaxed)),
+    Attr::Text(c"general_profit", |u, w| writeln!(w, "{}", general_profit(u))),
+];
+
+/// KSM's `general_profit`: bytes saved by merging (pages sharing a merged page, and pages
+/// mapped to the zero page) less the bytes of KSM's structures that record the merges.
+fn general_profit(u: &Uksm) -> i64 {
+    let shared = u.pages_shared.load(Ordering::Relaxed) as usize;
+    let sharing = u.pages_sharing.load(Ordering::Relaxed) as usize;
+    // SAFETY: reads a counter.
+    let zero = unsafe { sys::uksm_ksm_zero_pages() }.max(0) as usize;
+    // SAFETY: pure arithmetic on sizes of KSM's structures.
+    let meta = unsafe { sys::uksm_ksm_meta_bytes(shared, shared.saturating_add(sharing)) };
+    let saved = sharing.saturating_add(zero).saturating_mul(kernel::page::PAGE_SIZE);
+    (saved as i64).saturating_sub(meta as i64)
+}
+
+/// The attribute table the glue numbers `table` (module/glue/glue.h).
+fn table(table: u32) -> &'static [Attr] {
+    match table {
+        0 => ATTRS,
+        _ => KSM_VIEW,
+    }
 }
 
 #[no_mangle]
-extern "C" fn uksm_rs_attr_name(idx: usize) -> *const c_char {
-    match &ATTRS[idx] {
+extern "C" fn uksm_rs_attr_count(t: u32) -> usize {
+    table(t).len()
+}
+
+#[no_mangle]
+extern "C" fn uksm_rs_attr_name(t: u32, idx: usize) -> *const c_char {
+    match &table(t)[idx] {
         Attr::Tunable(id) => id.tunable().name.as_ptr(),
         Attr::Setting(s) => s.name().as_ptr(),
+        Attr::Domain => c"merge_domain".as_ptr(),
         Attr::Counter(name, _) | Attr::Text(name, _) => name.as_ptr(),
     }
 }
 
 #[no_mangle]
-extern "C" fn uksm_rs_attr_writable(idx: usize) -> bool {
-    matches!(ATTRS[idx], Attr::Tunable(_) | Attr::Setting(_))
+extern "C" fn uksm_rs_attr_writable(t: u32, idx: usize) -> bool {
+    matches!(table(t)[idx], Attr::Tunable(_) | Attr::Setting(_) | Attr::Domain)
 }
 
-/// Attribute `idx` as read, into the `len` bytes at `buf`.
+/// Attribute `idx` of table `t` as read, into the `len` bytes at `buf`.
 #[no_mangle]
-unsafe extern "C" fn uksm_rs_attr_show(idx: usize, buf: *mut u8, len: usize) -> c_int {
+unsafe extern "C" fn uksm_rs_attr_show(t: u32, idx: usize, buf: *mut u8, len: usize) -> c_int {
     // SAFETY: sysfs passes a page at `buf`.
     unsafe {
-        show_into(buf, len, |w| match &ATTRS[idx] {
+        show_into(buf, len, |w| match &table(t)[idx] {
             Attr::Tunable(id) => writeln!(w, "{}", get(*id)),
             Attr::Setting(s) => s.show(w),
+            Attr::Domain => writeln!(w, "{}", Policies(merge_domain())),
             Attr::Counter(_, read) => writeln!(w, "{}", Uksm::get().map_or(0, read)),
             Attr::Text(_, show) => match Uksm::get() {
                 Some(u) => show(u, w),
@@ -340,23 +455,30 @@ unsafe extern "C" fn uksm_rs_attr_show(idx: usize, buf: *mut u8, len: usize) -> 
     }
 }
 
-/// A write of `len` bytes at `buf` to attribute `idx`.
+/// A write of `len` bytes at `buf` to attribute `idx` of table `t`.
 #[no_mangle]
-unsafe extern "C" fn uksm_rs_attr_set(idx: usize, buf: *const u8, len: usize) -> c_int {
+unsafe extern "C" fn uksm_rs_attr_set(t: u32, idx: usize, buf: *const u8, len: usize) -> c_int {
     // SAFETY: sysfs passes `len` readable bytes at `buf`.
     let input = unsafe { core::slice::from_raw_parts(buf, len) };
-    let id = match ATTRS[idx] {
+    let origin = if t == 0 { "sysfs" } else { "sysfs ksm" };
+    let id = match table(t)[idx] {
         Attr::Tunable(id) => id,
         Attr::Setting(s) => {
             // uksmd applies the settings from its next round on (within a second).
-            return match s.set(input, "sysfs") {
+            return match s.set(input, origin) {
+                Ok(()) => 0,
+                Err(e) => e.to_errno(),
+            };
+        }
+        Attr::Domain => {
+            return match set_domain(input, origin) {
                 Ok(()) => 0,
                 Err(e) => e.to_errno(),
             };
         }
         Attr::Counter(..) | Attr::Text(..) => return EPERM.to_errno(),
     };
-    match set(id.tunable(), input, "sysfs") {
+    match set(id.tunable(), input, origin) {
         Ok(()) => {
             // run=2 unmerges everything before the write returns, as in KSM; run=0 returns
             // once uksmd has stopped merging (its round stops at the next page).

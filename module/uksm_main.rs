@@ -40,6 +40,8 @@ mod unstable;
 /// Kernel-independent logic: the files of the host-tested `uksm-logic` crate, compiled in.
 /// Public so that the crate's public API is not reported as unreachable here.
 pub mod logic {
+    #[path = "../logic/src/domain.rs"]
+    pub mod domain;
     #[path = "../logic/src/governor.rs"]
     pub mod governor;
     #[path = "../logic/src/hash.rs"]
@@ -56,6 +58,7 @@ pub mod logic {
     pub mod unstable;
 }
 
+use logic::domain::Policy;
 use logic::tunable::Id;
 use registry::{MmSnapshot, Registry};
 
@@ -187,8 +190,28 @@ impl Uksm {
     /// cannot copy for minutes, detached (see [`merge`]).
     pub(crate) fn unmerge_all(&self, interruptible: bool) -> Result {
         let mut engine = self.merge_lock.lock();
+        self.unmerge_locked(&mut engine, interruptible)
+    }
+
+    /// Changes the merge domain policy: unmerges everything under the merge lock (pages
+    /// merged under the old policy may be forbidden under the new one; uksmd merges again
+    /// what it allows), and applies the policy from uksmd's next round on. Interrupted by a
+    /// signal, the old policy stays, with fewer pages merged.
+    pub(crate) fn set_merge_domain(&self, policy: Policy) -> Result {
+        let mut engine = self.merge_lock.lock();
+        let old = tunables::merge_domain();
+        if old == policy {
+            return Ok(());
+        }
+        self.unmerge_locked(&mut engine, true)?;
+        tunables::store_merge_domain(policy);
+        pr_info!("merge_domain {} (was {}): everything unmerged, merging again\n", policy.name(), old.name());
+        Ok(())
+    }
+
+    fn unmerge_locked(&self, engine: &mut merge::Engine, interruptible: bool) -> Result {
         let result = loop {
-            match merge::unmerge_all(&mut engine, interruptible) {
+            match merge::unmerge_all(engine, interruptible) {
                 Ok(u) => {
                     pr_info!(
                         "unmerged {} pages in {} passes{}\n",
@@ -232,9 +255,12 @@ impl Uksm {
         drop(self.merge_lock.lock());
     }
 
-    /// Tracked VMAs on each rung of the sampling ladder (a walk over every slot).
+    /// Tracked VMAs on each rung of the sampling ladder.
     pub(crate) fn rung_vmas(&self) -> [u64; logic::governor::RUNGS] {
-        self.registry.lock().rung_stats().0
+        // Counts kept as VMAs move (O(1) under the lock: anyone may read this file, and
+        // the lock is the one mmap's hooks take).
+        let registry = self.registry.lock();
+        core::array::from_fn(|rung| registry.on_rung(rung) as u64)
     }
 
     pub(crate) fn registry_anomalies(&self) -> u64 {
@@ -283,6 +309,8 @@ struct UksmModule {
     state: Pin<KBox<Uksm>>,
     registered: bool,
     sysfs: bool,
+    /// uksm answers for /sys/kernel/mm/ksm/ (`KSM_VIEW` in tunables.rs).
+    ksm_view: bool,
     thread: Option<scanner::Thread>,
 }
 
@@ -294,12 +322,17 @@ impl kernel::Module for UksmModule {
             state,
             registered: false,
             sysfs: false,
+            ksm_view: false,
             thread: None,
         };
 
         // SAFETY: the state the hooks reach is published.
         if let Err(e) = kernel::error::to_result(unsafe { sys::uksm_hooks_register() }) {
-            pr_err!("cannot register with ksm_hooks ({:?}): built-in KSM is running or has merged pages (echo 2 > /sys/kernel/mm/ksm/run), or another implementation is loaded\n", e);
+            if e == EBUSY {
+                pr_err!("cannot register with ksm_hooks: another implementation is loaded, or pages built-in KSM merged stayed merged (the log line above says which)\n");
+            } else {
+                pr_err!("cannot register with ksm_hooks ({:?}): stopping built-in KSM and unmerging its pages failed; 'echo 2 > /sys/kernel/mm/ksm/run' does that, then load uksm again\n", e);
+            }
             return Err(e);
         }
         module.registered = true;
@@ -307,6 +340,9 @@ impl kernel::Module for UksmModule {
         // SAFETY: the attributes read the published state.
         kernel::error::to_result(unsafe { sys::uksm_sysfs_create() })?;
         module.sysfs = true;
+        // SAFETY: registered; the view's files read the published state and the tunables.
+        kernel::error::to_result(unsafe { sys::uksm_ksm_view_create() })?;
+        module.ksm_view = true;
         module.thread = Some(scanner::Thread::start()?);
         pr_info!("loaded: adopted the VMAs of {} processes\n", processes);
         module.state.log_stats("stats");
@@ -316,6 +352,10 @@ impl kernel::Module for UksmModule {
 
 impl Drop for UksmModule {
     fn drop(&mut self) {
+        if self.ksm_view {
+            // SAFETY: created in init; KSM's own files are back once this returns.
+            unsafe { sys::uksm_ksm_view_remove() };
+        }
         if self.sysfs {
             // SAFETY: created in init.
             unsafe { sys::uksm_sysfs_remove() };

@@ -9,7 +9,7 @@ kc=$UKSM_CACHE/linux-$KVER
 mkdir -p "$out/ksm"
 cflags=(-static -O2 -Wall -Wextra -Werror -Wno-unused-parameter)
 gcc "${cflags[@]}" -pthread -o "$out/vma_churn" "$src/vma_churn.c"
-for p in sysfs_input ksm_dup dup_workload zero_pages zero_bench merge_pages optout poison first_seen fork_shared thp_merge max_sharing sparse torture latency thrash hash_strength; do
+for p in sysfs_input sysfs_fuzz stat_reader ksm_dup domain_probe dup_workload zero_pages zero_bench merge_pages optout poison first_seen fork_shared thp_merge max_sharing sparse torture latency thrash hash_strength; do
   gcc "${cflags[@]}" -o "$out/$p" "$src/$p.c"
 done
 st=$kc/tree/tools/testing/selftests/mm

@@ -2,7 +2,7 @@
 # Runs every VM test (or those listed in /tests/selected) and prints one
 # "UKSM-TEST PASS|FAIL|SKIP name (seconds)" line per test.
 cd /tests
-tests="modinfo params sysfs_input ksm_fence run_control governor ladder thrash hash_strength registry_accuracy scan zero_pages merge first_seen optout poison fork_shared thp max_sharing sparse torture latency uksmctl load_cycles ksm_selftests"
+tests="modinfo params sysfs_input sysfs_fuzz ksm_view merge_domain run_control governor ladder thrash hash_strength registry_accuracy scan zero_pages merge first_seen optout poison fork_shared thp max_sharing sparse torture latency uksmctl load_cycles ksm_selftests"
 selected=$(cat /tests/selected 2>/dev/null)
 [ -n "$selected" ] && tests=$selected
 for t in $tests; do
@@ -17,7 +17,7 @@ for t in $tests; do
   rm -f /tmp/churn.pgid
   for p in /proc/[0-9]*; do
     case $(cat $p/comm 2>/dev/null) in
-      merge_pages|zero_pages|dup_workload|first_seen|optout|poison|fork_shared|thp_merge|max_sharing|sparse|torture|latency|ksm_dup|zero_bench|sysfs_input|uksmctl|thrash|hash_strength)
+      merge_pages|zero_pages|dup_workload|first_seen|optout|poison|fork_shared|thp_merge|max_sharing|sparse|torture|latency|ksm_dup|zero_bench|sysfs_input|sysfs_fuzz|stat_reader|uksmctl|thrash|hash_strength|domain_probe|ksm_functional_|ksm_tests)
         kill -KILL ${p#/proc/} 2>/dev/null ;;
     esac
   done

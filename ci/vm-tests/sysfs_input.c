@@ -181,6 +181,17 @@ int main(void)
 	expect_taken("abundant_threshold", "10", "10\n");
 	expect_taken("thrash_threshold", "99", "99\n");
 	expect_taken("thrash_threshold", "50", "50\n");
+	/* The merge domain: exact names only; the default keeps users apart. */
+	expect_reads("merge_domain", "global [uid] cgroup\n");
+	for (j = 0; j < sizeof(bad_names) / sizeof(*bad_names); j++)
+		expect_refused("merge_domain", bad_names[j], strlen(bad_names[j]), EINVAL);
+	expect_refused("merge_domain", "uid\0", 4, EINVAL);
+	expect_refused("merge_domain", "UID", 3, EINVAL);
+	expect_refused("merge_domain", "uid gid", 7, EINVAL);
+	expect_refused("merge_domain", overlong, sizeof(overlong), EINVAL);
+	expect_taken("merge_domain", "global\n", "[global] uid cgroup\n");
+	expect_taken("merge_domain", "cgroup", "global uid [cgroup]\n");
+	expect_taken("merge_domain", "uid", "global [uid] cgroup\n");
 	/* Counters move on their own: only the refusal is checked. */
 	for (i = 0; i < sizeof(counters) / sizeof(*counters); i++)
 		if (!write_value(counters[i], "0", 1)) {

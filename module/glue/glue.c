@@ -5,20 +5,22 @@
  * here, each behind a test of the feature it depends on.
  *
  *  - the ksm_hooks registration table (include/linux/ksm_hooks.h is not in the bindings);
- *  - module parameters and the /sys/kernel/mm/uksm/ attributes (6.12 has no Rust
- *    abstraction for either, 7.3 none for sysfs attributes): both forward to the tunable
- *    table in Rust, which validates and stores values;
+ *  - module parameters, the /sys/kernel/mm/uksm/ attributes and uksm's files in
+ *    /sys/kernel/mm/ksm/ (6.12 has no Rust abstraction for either, 7.3 none for sysfs
+ *    attributes): all forward to the tables in Rust, which validate and store values;
  *  - one-line wrappers of static inline functions and macros (mmap locks, wait_event,
  *    kthread_run, vm_area_struct fields, the process list walk).
  *
  * No policy lives here. Functions named uksm_rs_* are implemented in Rust.
  */
+#include <linux/cred.h>
 #include <linux/delay.h>
 #include <linux/freezer.h>
 #include <linux/highmem.h>
 #include <linux/ksm_hooks.h>
 #include <linux/ksm.h>
 #include <linux/kthread.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/mmap_lock.h>
 #include <linux/moduleparam.h>
@@ -29,6 +31,7 @@
 #include <linux/slab.h>
 #include <linux/swap.h>
 #include <linux/sysfs.h>
+#include <linux/user_namespace.h>
 #include <linux/userfaultfd_k.h>
 #include <linux/wait.h>
 
@@ -39,11 +42,11 @@ void uksm_rs_vma_linked(struct vm_area_struct *vma);
 void uksm_rs_vma_free(struct vm_area_struct *vma);
 int uksm_rs_param_set(const char *name, const char *val);
 int uksm_rs_param_show(const char *name, char *buf, size_t len);
-size_t uksm_rs_attr_count(void);
-const char *uksm_rs_attr_name(size_t idx);
-bool uksm_rs_attr_writable(size_t idx);
-int uksm_rs_attr_show(size_t idx, char *buf, size_t len);
-int uksm_rs_attr_set(size_t idx, const char *buf, size_t len);
+size_t uksm_rs_attr_count(u32 table);
+const char *uksm_rs_attr_name(u32 table, size_t idx);
+bool uksm_rs_attr_writable(u32 table, size_t idx);
+int uksm_rs_attr_show(u32 table, size_t idx, char *buf, size_t len);
+int uksm_rs_attr_set(u32 table, size_t idx, const char *buf, size_t len);
 int uksm_rs_thread_main(void *data);
 
 /* Hooks */
@@ -108,6 +111,8 @@ module_param_cb(abundant_threshold, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(abundant_threshold, "percent of a VMA's samples that must find new merges for it to climb the ladder, 0..99 (default 10)");
 module_param_cb(thrash_threshold, &uksm_param_ops, NULL, 0444);
 MODULE_PARM_DESC(thrash_threshold, "percent of a VMA's merges broken by writes above which it counts as thrashing, 0 = off, 0..99 (default 50)");
+module_param_cb(merge_domain, &uksm_param_ops, NULL, 0444);
+MODULE_PARM_DESC(merge_domain, "which pages may be merged with each other: uid (default: of processes with the same effective user ID), cgroup (in the same memory cgroup) or global (any); zero pages under every policy");
 
 /* The governor's settings (module/settings.rs): written by parameters and sysfs. */
 static DEFINE_MUTEX(uksm_settings_mutex);
@@ -122,78 +127,102 @@ void uksm_settings_unlock(void)
 	mutex_unlock(&uksm_settings_mutex);
 }
 
-/* /sys/kernel/mm/uksm/: one attribute per entry of the Rust attribute table. */
+/*
+ * Attribute files, one per entry of a Rust attribute table: table UKSM_ATTRS is
+ * /sys/kernel/mm/uksm/, table UKSM_KSM_VIEW the files uksm answers for in
+ * /sys/kernel/mm/ksm/ while it is loaded (ksm_hooks_set_view()).
+ */
 
 struct uksm_attr {
 	struct kobj_attribute ka;
+	u32 table;
 	size_t idx;
 };
 
+struct uksm_attr_table {
+	struct uksm_attr *attrs;
+	struct attribute **list;	/* NULL-terminated, for an attribute group */
+};
+
+static struct uksm_attr_table uksm_tables[UKSM_ATTR_TABLES];
 static struct kobject *uksm_kobj;
-static struct uksm_attr *uksm_attrs;
-static struct attribute **uksm_attr_list;
 static struct attribute_group uksm_attr_group;
 
 /* buf is a page (sysfs_emit's contract). */
 static ssize_t uksm_attr_show(struct kobject *kobj, struct kobj_attribute *ka, char *buf)
 {
-	return uksm_rs_attr_show(container_of(ka, struct uksm_attr, ka)->idx, buf, PAGE_SIZE);
+	struct uksm_attr *a = container_of(ka, struct uksm_attr, ka);
+
+	return uksm_rs_attr_show(a->table, a->idx, buf, PAGE_SIZE);
 }
 
 static ssize_t uksm_attr_store(struct kobject *kobj, struct kobj_attribute *ka,
 			       const char *buf, size_t count)
 {
-	int err = uksm_rs_attr_set(container_of(ka, struct uksm_attr, ka)->idx, buf, count);
+	struct uksm_attr *a = container_of(ka, struct uksm_attr, ka);
+	int err = uksm_rs_attr_set(a->table, a->idx, buf, count);
 
 	return err ? err : count;
 }
 
-static void uksm_sysfs_free(void)
+static void uksm_attr_table_free(u32 table)
 {
-	kfree(uksm_attr_list);
-	kfree(uksm_attrs);
-	uksm_attr_list = NULL;
-	uksm_attrs = NULL;
+	struct uksm_attr_table *t = &uksm_tables[table];
+
+	kfree(t->list);
+	kfree(t->attrs);
+	t->list = NULL;
+	t->attrs = NULL;
 }
 
-int uksm_sysfs_create(void)
+/* Statistics are world-readable, tunables writable by root only. */
+static struct attribute **uksm_attr_table_build(u32 table)
 {
-	size_t i, n = uksm_rs_attr_count();
-	int err;
+	struct uksm_attr_table *t = &uksm_tables[table];
+	size_t i, n = uksm_rs_attr_count(table);
 
-	uksm_attrs = kcalloc(n, sizeof(*uksm_attrs), GFP_KERNEL);
-	uksm_attr_list = kcalloc(n + 1, sizeof(*uksm_attr_list), GFP_KERNEL);
-	if (!uksm_attrs || !uksm_attr_list) {
-		uksm_sysfs_free();
-		return -ENOMEM;
+	t->attrs = kcalloc(n, sizeof(*t->attrs), GFP_KERNEL);
+	t->list = kcalloc(n + 1, sizeof(*t->list), GFP_KERNEL);
+	if (!t->attrs || !t->list) {
+		uksm_attr_table_free(table);
+		return NULL;
 	}
 	for (i = 0; i < n; i++) {
-		struct uksm_attr *a = &uksm_attrs[i];
+		struct uksm_attr *a = &t->attrs[i];
 
 		sysfs_attr_init(&a->ka.attr);
+		a->table = table;
 		a->idx = i;
-		a->ka.attr.name = uksm_rs_attr_name(i);
+		a->ka.attr.name = uksm_rs_attr_name(table, i);
 		a->ka.show = uksm_attr_show;
-		if (uksm_rs_attr_writable(i)) {
+		if (uksm_rs_attr_writable(table, i)) {
 			a->ka.attr.mode = 0644;
 			a->ka.store = uksm_attr_store;
 		} else {
 			a->ka.attr.mode = 0444;
 		}
-		uksm_attr_list[i] = &a->ka.attr;
+		t->list[i] = &a->ka.attr;
 	}
-	uksm_attr_group.attrs = uksm_attr_list;
+	return t->list;
+}
 
+int uksm_sysfs_create(void)
+{
+	int err;
+
+	uksm_attr_group.attrs = uksm_attr_table_build(UKSM_ATTRS);
+	if (!uksm_attr_group.attrs)
+		return -ENOMEM;
 	uksm_kobj = kobject_create_and_add("uksm", mm_kobj);
 	if (!uksm_kobj) {
-		uksm_sysfs_free();
+		uksm_attr_table_free(UKSM_ATTRS);
 		return -ENOMEM;
 	}
 	err = sysfs_create_group(uksm_kobj, &uksm_attr_group);
 	if (err) {
 		kobject_put(uksm_kobj);
 		uksm_kobj = NULL;
-		uksm_sysfs_free();
+		uksm_attr_table_free(UKSM_ATTRS);
 	}
 	return err;
 }
@@ -204,7 +233,33 @@ void uksm_sysfs_remove(void)
 	sysfs_remove_group(uksm_kobj, &uksm_attr_group);
 	kobject_put(uksm_kobj);
 	uksm_kobj = NULL;
-	uksm_sysfs_free();
+	uksm_attr_table_free(UKSM_ATTRS);
+}
+
+int uksm_ksm_view_create(void)
+{
+	struct attribute **list = uksm_attr_table_build(UKSM_KSM_VIEW);
+	int err;
+
+	if (!list)
+		return -ENOMEM;
+	err = ksm_hooks_set_view(&uksm_hook_ops, list);
+	if (err)
+		uksm_attr_table_free(UKSM_KSM_VIEW);
+	return err;
+}
+
+void uksm_ksm_view_remove(void)
+{
+	/* Restores KSM's files; waits for running show/store calls of uksm's to finish. */
+	ksm_hooks_set_view(&uksm_hook_ops, NULL);
+	uksm_attr_table_free(UKSM_KSM_VIEW);
+}
+
+/* KSM's structures for `nodes` merged pages mapped at `items` places, in bytes. */
+unsigned long uksm_ksm_meta_bytes(unsigned long nodes, unsigned long items)
+{
+	return ksm_hooks_meta_bytes(nodes, items);
 }
 
 /* The uksmd thread. */
@@ -445,6 +500,61 @@ s64 uksm_now_ms(void)
 }
 
 /* Nanoseconds of CLOCK_MONOTONIC. */
+/*
+ * Merge domains (module/logic/src/domain.rs): policy 0 is global, 1 uid, 2 cgroup. A
+ * process's owner is mm->owner, which exists with CONFIG_MEMCG only.
+ */
+bool uksm_domain_supported(u32 policy)
+{
+	switch (policy) {
+	case 0:
+		return true;
+	case 1:
+		return IS_ENABLED(CONFIG_MEMCG);
+	case 2:
+		return IS_ENABLED(CONFIG_MEMCG) && !mem_cgroup_disabled();
+	}
+	return false;
+}
+
+/*
+ * The domain of mm's pages: 0 under global; under uid, the effective user ID of mm's
+ * owner now (the thread group leader, or the task that inherited the mm when it exited);
+ * under cgroup, the id of its memory cgroup. U64_MAX when that cannot be told. mm must be
+ * kept alive by the caller (mmgrab at least).
+ */
+u64 uksm_mm_domain(struct mm_struct *mm, u32 policy)
+{
+	u64 domain = U64_MAX;
+#ifdef CONFIG_MEMCG
+	struct task_struct *owner;
+	struct mem_cgroup *memcg;
+
+	switch (policy) {
+	case 0:
+		return 0;
+	case 1:
+		rcu_read_lock();
+		owner = rcu_dereference(mm->owner);
+		if (owner)
+			domain = from_kuid(&init_user_ns, task_euid(owner));
+		rcu_read_unlock();
+		break;
+	case 2:
+		memcg = get_mem_cgroup_from_mm(mm);
+		if (memcg) {
+			domain = cgroup_id(memcg->css.cgroup);
+			css_put(&memcg->css);
+		}
+		break;
+	}
+#else
+	if (policy == 0)
+		domain = 0;
+#endif
+	return domain;
+}
+
 u64 uksm_now_ns(void)
 {
 	return ktime_get_ns();

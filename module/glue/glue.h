@@ -21,6 +21,14 @@ void uksm_settings_lock(void);
 void uksm_settings_unlock(void);
 int uksm_sysfs_create(void);
 void uksm_sysfs_remove(void);
+int uksm_ksm_view_create(void);
+void uksm_ksm_view_remove(void);
+unsigned long uksm_ksm_meta_bytes(unsigned long nodes, unsigned long items);
+
+/* The Rust attribute tables (module/tunables.rs). */
+#define UKSM_ATTRS	0
+#define UKSM_KSM_VIEW	1
+#define UKSM_ATTR_TABLES	2
 
 struct task_struct *uksm_thread_start(void);
 int uksm_thread_stop(struct task_struct *task);
@@ -61,6 +69,8 @@ void uksm_lru_add_drain_all(void);
 long uksm_ksm_zero_pages(void);
 long uksm_mm_ksm_zero_pages(struct mm_struct *mm);
 s64 uksm_now_ms(void);
+bool uksm_domain_supported(u32 policy);
+u64 uksm_mm_domain(struct mm_struct *mm, u32 policy);
 u64 uksm_now_ns(void);
 u64 uksm_thread_cpu_ns(void);
 u64 uksm_random_u64(void);

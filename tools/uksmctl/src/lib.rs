@@ -164,6 +164,7 @@ fn describe(name: &str) -> &'static str {
         "thrash_threshold" => "% of merges broken by writes that marks thrashing (0: off)",
         "hash_strength" => "words of a page the partial hash reads",
         "rung_vmas" => "memory areas on each rung of the sampling ladder",
+        "merge_domain" => "which pages may merge: global, uid or cgroup (the chosen one in [])",
         _ => "",
     }
 }
