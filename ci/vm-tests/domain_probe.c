@@ -276,8 +276,13 @@ int main(int argc, char **argv)
 	}
 
 	if (then) {
-		int cross;
+		int cross = shared_frames(v, sh->secrets2, a, sh->copies, N);
 
+		printf("%s: secrets2 sharing a frame with copies before the change: %d of %d\n",
+		       policy, cross, N);
+		if (allowed(policy))
+			CHECK(cross >= N * 95 / 100, "%s: only %d secrets2 merged with copies",
+			      policy, cross);
 		snprintf(line, sizeof(line), "%s\n", then);
 		write_file("/sys/kernel/mm/uksm/merge_domain", line);
 		cross = shared_frames(v, sh->secrets2, a, sh->copies, N);

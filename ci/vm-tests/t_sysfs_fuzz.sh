@@ -22,5 +22,3 @@ echo "seed $seed"
 /tests/sysfs_fuzz 1000 $seed; rc=$?
 dmesg -n "$level"
 [ $rc = 0 ] || fail "sysfs_fuzz (seed $seed)"
-# An unprivileged reader of the statistics must not slow mmap and page faults.
-/tests/stat_reader || fail "stat_reader"

@@ -537,7 +537,7 @@ u64 uksm_mm_domain(struct mm_struct *mm, u32 policy)
 		rcu_read_lock();
 		owner = rcu_dereference(mm->owner);
 		if (owner)
-			domain = from_kuid(&init_user_ns, task_euid(owner));
+			domain = from_kuid(&init_user_ns, task_cred_xxx(owner, euid));
 		rcu_read_unlock();
 		break;
 	case 2:

@@ -18,8 +18,11 @@ use core::fmt;
 /// A domain policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
+    /// Any page with any page.
     Global = 0,
+    /// Pages of processes with the same effective user ID.
     Uid = 1,
+    /// Pages of processes in the same memory cgroup.
     Cgroup = 2,
 }
 
@@ -61,6 +64,7 @@ impl Policy {
         }
     }
 
+    /// The policy as stored.
     pub fn as_u32(self) -> u32 {
         self as u32
     }
