@@ -407,15 +407,20 @@ bool uksm_vma_uffd_armed(struct vm_area_struct *vma)
 
 /*
  * Whether the owner opted out of merging: MADV_UNMERGEABLE on the range, or
- * prctl(PR_SET_MEMORY_MERGE, 0) after enabling it (see ksm_hooks.h). The mmap lock of
+ * prctl(PR_SET_MEMORY_MERGE, 0) after enabling it (see ksm_hooks.h), unless the range was
+ * madvised MERGEABLE since (that prctl clears VM_MERGEABLE everywhere, so the flag is
+ * set again only by MADV_MERGEABLE, which built-in KSM would honour). The mmap lock of
  * vma->vm_mm must be held.
  */
 bool uksm_vma_opted_out(struct vm_area_struct *vma)
 {
 	struct mm_struct *mm = vma->vm_mm;
+	unsigned long flags = READ_ONCE(vma->vm_flags);
 
-	if (READ_ONCE(vma->vm_flags) & VM_UNMERGEABLE)
+	if (flags & VM_UNMERGEABLE)
 		return true;
+	if (flags & VM_MERGEABLE)
+		return false;
 #ifdef NUM_MM_FLAG_BITS		/* mm flags became a bitmap (Linux 6.18) */
 	return mm_flags_test(MMF_VM_MERGE_NONE, mm);
 #else
