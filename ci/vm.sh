@@ -19,7 +19,7 @@ release=$(cat "$kdir/include/config/kernel.release")
 vmdir=$UKSM_CACHE/vm-$KVER
 root=$vmdir/root
 log=$vmdir/serial.log
-timeout_s=${UKSM_VM_TIMEOUT:-4200}
+timeout_s=${UKSM_VM_TIMEOUT:-5000}
 
 mkdir -p "$vmdir"
 exec 9> "$vmdir/lock"
