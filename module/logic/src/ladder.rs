@@ -45,7 +45,7 @@ impl Default for Thresholds {
 pub const MIN_BROKEN: u64 = 4;
 
 /// First hold of a thrashing VMA, in ms.
-pub const FIRST_HOLD_MS: u64 = 1_000;
+pub const FIRST_HOLD_MS: u64 = 2_000;
 /// Longest hold of a thrashing VMA, in ms.
 pub const MAX_HOLD_MS: u64 = 64_000;
 
