@@ -316,6 +316,17 @@ struct UksmModule {
 
 impl kernel::Module for UksmModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        // The default policy (uid) needs memory cgroups to tell owners; a parameter was
+        // checked already.
+        let policy = tunables::merge_domain();
+        // SAFETY: no precondition.
+        if !unsafe { sys::uksm_domain_supported(policy.as_u32()) } {
+            pr_err!(
+                "merge_domain={} needs a kernel with memory cgroups (CONFIG_MEMCG); load with merge_domain=global\n",
+                policy.name()
+            );
+            return Err(EINVAL);
+        }
         let state = KBox::pin_init(Uksm::new(), GFP_KERNEL)?;
         STATE.store(ptr::from_ref(&*state).cast_mut(), Ordering::Release);
         let mut module = UksmModule {
