@@ -135,6 +135,9 @@ pub struct VmaScan {
     hold_until_ms: u64,
     /// The length of the last hold (ms), while the VMA has not settled since (0: settled).
     backoff_ms: u64,
+    /// Since when (ms) every cover found merged pages kept and none broken; `u64::MAX`:
+    /// the last cover found one broken (or none was calm yet).
+    calm_since_ms: u64,
     /// Holds so far (wrapping).
     pub holds: u32,
 }
@@ -157,6 +160,7 @@ impl VmaScan {
                 pass_done: false,
             },
             passed: epoch,
+            calm_since_ms: u64::MAX,
             hold_until_ms: 0,
             backoff_ms: 0,
             holds: 0,
@@ -275,18 +279,26 @@ impl VmaScan {
         }
         self.visit.pass_done = pass_done;
         self.rung = judge(self.rung, &self.visit, t);
+        if self.visit.broken > 0 {
+            self.calm_since_ms = u64::MAX;
+        }
         if self.visit.held {
             // Breaks seen while held are of merges made before: not judged again.
         } else if thrashing(&self.visit, t.thrash) {
             self.hold(now_ms);
-        } else if self.visit.kept > 0
-            && self.visit.broken == 0
-            && now_ms >= self.hold_until_ms.saturating_add(self.backoff_ms)
-        {
-            // Merged pages stayed merged, none was broken, and the VMA has been merged
-            // for as long as it was last held: it has settled. (A writer that pauses
-            // between sweeps leaves covers without breaks: calm must last.)
-            self.backoff_ms = 0;
+        } else if self.visit.kept > 0 && self.visit.broken == 0 {
+            // Merged pages stayed merged and none was broken. The VMA has settled once
+            // every cover has been calm for as long as it was last held, and that long
+            // after the hold: a writer that pauses between sweeps leaves single covers
+            // without breaks, so one calm cover is not enough.
+            if self.calm_since_ms == u64::MAX {
+                self.calm_since_ms = now_ms;
+            }
+            if now_ms >= self.hold_until_ms.saturating_add(self.backoff_ms)
+                && now_ms.saturating_sub(self.calm_since_ms) >= self.backoff_ms
+            {
+                self.backoff_ms = 0;
+            }
         }
         self.visit = Visit::default();
         pass_done
@@ -480,6 +492,19 @@ mod tests {
         cover(&mut scan, now, 0, 0, 50);
         let at = cover(&mut scan, now, 10, 40, 10);
         assert!(scan.held(at + MAX_HOLD_MS - 1) && !scan.held(at + MAX_HOLD_MS));
+        while scan.held(*now) {
+            cover(&mut scan, now, 0, 0, 0);
+        }
+        // A writer slower than the covers: calm covers alternate with covers that find a
+        // few pages broken (too few to judge), long after the hold. Calm never lasts as
+        // long as the hold, so the next thrash doubles the hold still.
+        cover(&mut scan, now, 50, 0, 0);
+        for _ in 0..(2 * MAX_HOLD_MS / 1000) {
+            cover(&mut scan, now, 0, 0, 50);
+            cover(&mut scan, now, 0, 2, 48);
+        }
+        let at = cover(&mut scan, now, 10, 40, 10);
+        assert!(scan.held(at + MAX_HOLD_MS - 1), "settled by covers between breaks");
         while scan.held(*now) {
             cover(&mut scan, now, 0, 0, 0);
         }
