@@ -13,9 +13,10 @@
 //! A thrashing VMA is also *held*: its pages are neither merged nor offered for merging
 //! for a while (its samples still look for merged pages being broken). The hold lasts
 //! [`FIRST_HOLD_MS`] and doubles each time the VMA thrashes again after a hold, up to
-//! [`MAX_HOLD_MS`]; a cover that finds merged pages kept and none broken, as long after
-//! the hold as the hold lasted, settles the VMA, and its next thrashing starts with a short hold again. A VMA whose writes stop
-//! is thus merged again at most [`MAX_HOLD_MS`] after they stopped, plus a cover.
+//! [`MAX_HOLD_MS`]. Once its covers have found merged pages kept and none broken for as
+//! long as the last hold lasted (and that long after it), the VMA has settled, and its
+//! next thrashing starts with a short hold again. A VMA whose writes stop is merged again
+//! at most [`MAX_HOLD_MS`] after they stopped, plus a cover.
 
 use core::num::NonZeroU64;
 use super::governor::RUNGS;
