@@ -8,7 +8,7 @@ selected=$(cat /tests/selected 2>/dev/null)
 for t in $tests; do
   echo "=== $t"
   start=$(cut -d. -f1 /proc/uptime)
-  timeout 900 /tests/t_$t.sh
+  timeout 1200 /tests/t_$t.sh
   rc=$?
   secs=$(( $(cut -d. -f1 /proc/uptime) - start ))
   if [ $rc = 0 ]; then r=PASS; elif [ $rc = 77 ]; then r=SKIP; else r=FAIL; fi
