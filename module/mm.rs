@@ -152,12 +152,6 @@ impl<'a> MmapReadGuard<'a> {
         self.mm
     }
 
-    /// The merge domain of the mm's pages under `policy`, as its owner is now.
-    pub(crate) fn domain(&self, policy: Policy) -> u64 {
-        // SAFETY: `self.mm` is allocated (type invariant).
-        unsafe { sys::uksm_mm_domain(self.mm, policy.as_u32()) }
-    }
-
     /// Whether the address space still has users (it is not exiting).
     pub(crate) fn has_users(&self) -> bool {
         // SAFETY: `self.mm` is allocated (type invariant).

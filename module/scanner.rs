@@ -64,7 +64,7 @@
 //! taken).
 //!
 //! Merge domains (`merge_domain`, [`crate::logic::domain`]): each round reads the policy,
-//! each window the domain of its process (its owner's effective user ID or memory cgroup,
+//! each visit of a VMA the domain of its process (its owner's effective user ID or memory cgroup,
 //! as they are now). The stable tree files nodes by domain and a page looks only among
 //! its own; unstable-table keys mix the domain in, and a pair is only merged when both
 //! processes are of the same domain (the other's is read when it is paired). A process
@@ -548,6 +548,9 @@ impl Scanner {
     ) -> bool {
         let use_zero_pages = tunables::get(Id::UseZeroPages) == 1;
         let (mut sampled, mut hashed) = (0, 0);
+        // Whose the pages are, once per visit (not per sample: for `cgroup` it takes and
+        // drops a reference on the memory cgroup).
+        let domain = target.mm.domain(self.policy);
         let done = loop {
             // `run` leaves 1 or the module unloads: stop at once (a sysfs write of run and
             // unloading wait for this round).
@@ -557,7 +560,6 @@ impl Scanner {
             let Some(guard) = MmapReadGuard::try_lock(&target.mm) else {
                 break true;
             };
-            let domain = guard.domain(self.policy);
             // Pages of userfaultfd-armed VMAs are left alone, and opted-out ranges and
             // processes (`VmaRef::mergeable`).
             let Some(vma) = guard
