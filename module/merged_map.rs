@@ -7,7 +7,10 @@
 //! module merged (by address), and a sample that finds an ordinary page where the bit is
 //! set has met a merged page that a write (or an unmap and a new fault) replaced. The
 //! sample clears the bit; a sample that finds the merged page still there counts it as
-//! kept. Both feed the VMA's judgement ([`crate::logic::ladder`]).
+//! kept. Both feed the VMA's judgement ([`crate::logic::ladder`]). A sample that finds a
+//! page of a large folio clears the bits of the folio's range without counting them:
+//! khugepaged (or `MADV_COLLAPSE`) copied those merged pages into a huge page, which is
+//! not the process writing.
 //!
 //! The bits live in chunks of 512 pages (2 MiB of address space, 64 bytes), one tree node
 //! each, allocated only where something was merged: a VMA with no merges costs nothing,
@@ -65,6 +68,27 @@ impl MergedMap {
         c[word] &= !mask;
         if c.iter().all(|&w| w == 0) {
             self.chunks.remove(&chunk);
+        }
+    }
+
+    /// Forgets the pages in `start..end` (a large folio maps them now: none is merged); an
+    /// emptied chunk is freed.
+    pub(crate) fn clear_range(&mut self, start: usize, end: usize) {
+        let (first, last) = (start / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
+        let mut page = first;
+        while page < last {
+            let chunk = page / CHUNK_PAGES;
+            let chunk_end = ((chunk + 1) * CHUNK_PAGES).min(last);
+            if let Some(c) = self.chunks.get_mut(&chunk) {
+                for p in page..chunk_end {
+                    let bit = p % CHUNK_PAGES;
+                    c[bit / 64] &= !(1u64 << (bit % 64));
+                }
+                if c.iter().all(|&w| w == 0) {
+                    self.chunks.remove(&chunk);
+                }
+            }
+            page = chunk_end;
         }
     }
 

@@ -309,6 +309,15 @@ impl PageRef {
         unsafe { sys::uksm_page_is_ksm(self.as_ptr()) }
     }
 
+    /// The pages of the page's folio (1 for a small one, more for a THP or an mTHP) and the
+    /// page's index in it. A hint: the folio may be split meanwhile.
+    pub(crate) fn folio_span(&self) -> (usize, usize) {
+        let mut index = 0;
+        // SAFETY: the page is referenced (type invariant); `index` is a valid place to write.
+        let pages = unsafe { sys::uksm_page_folio_pages(self.as_ptr(), &mut index) };
+        (index as usize, pages as usize)
+    }
+
     /// Whether something beyond its mappings holds the page (a GUP pin, a pipe): merging
     /// would be refused. A hint: nothing is locked.
     pub(crate) fn held_elsewhere(&self) -> bool {

@@ -581,6 +581,17 @@ impl Scanner {
                 None => break true,
                 Some((at, _)) if at >= to => scan.skip_to(((at - start) / PAGE_SIZE) as u64),
                 Some((at, page)) => {
+                    // A large folio maps no merged page: merged pages where it is now were
+                    // copied into it by khugepaged or MADV_COLLAPSE. That is not the
+                    // process writing, so it does not count for thrashing (holding the VMA
+                    // for it would keep the huge page's duplicates unmerged).
+                    if let Some(p) = &page {
+                        let (index, pages) = p.folio_span();
+                        if pages > 1 {
+                            let first = at.saturating_sub(index * PAGE_SIZE).max(start);
+                            target.merged.clear_range(first, at.saturating_add((pages - index) * PAGE_SIZE));
+                        }
+                    }
                     // A page the module merged here: still merged (a KSM page, or the KSM
                     // zero page, which has no page), or replaced by a write since.
                     if target.merged.test(at) {

@@ -8,7 +8,7 @@
 //! why the pointers they pass are valid.
 
 use core::marker::{PhantomData, PhantomPinned};
-use kernel::ffi::{c_int, c_long, c_void};
+use kernel::ffi::{c_int, c_long, c_ulong, c_void};
 
 /// Declares a type that Rust only ever handles behind a pointer: the C object's fields are
 /// reached through glue functions compiled by the kernel's own compiler.
@@ -114,6 +114,7 @@ extern "C" {
     pub(crate) fn uksm_pages_identical(a: *mut page, b: *mut page) -> bool;
     pub(crate) fn uksm_page_held_elsewhere(page: *mut page) -> bool;
     pub(crate) fn uksm_page_is_ksm(page: *mut page) -> bool;
+    pub(crate) fn uksm_page_folio_pages(page: *mut page, index: *mut c_ulong) -> c_ulong;
     pub(crate) fn uksm_node_same(node: *mut ksm_stable_node, page: *mut page) -> c_int;
     pub(crate) fn uksm_node_page(node: *mut ksm_stable_node) -> *mut page;
     pub(crate) fn uksm_node_mapcount(node: *mut ksm_stable_node) -> c_int;

@@ -13,24 +13,40 @@
  *
  * Waits (at most 300 s) until 95 % of the duplicate pages are one frame in all three
  * processes (/proc/PID/pagemap) and 95 % of the zero pages map the zero page, printing
- * when each was reached, then checks every byte. Exit status 0 means both were reached
- * and every byte is intact.
+ * when each was reached. With uksm, process 0's duplicates are then collapsed into huge
+ * pages from outside (process_madvise(MADV_COLLAPSE), what khugepaged does to a range of
+ * small pages): uksm must merge the copies again within 300 s and not take the collapse
+ * for thrashing (thrash_holds unchanged). Finally every byte is checked. Exit status 0
+ * means all was reached and every byte is intact.
  */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "vmtest.h"
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 #define PROCS 3
 #define HPAGE (2UL << 20)
 
 static size_t npages, nzero;
 
-static uint64_t word(size_t page, size_t w)
+/*
+ * Word w of page i of process k: the same in every process, except the first page of each
+ * 2 MiB, which is the process's own. That page is never merged, so its mapping stays
+ * writable, as a range of a working process has some: 6.12's MADV_COLLAPSE and khugepaged
+ * leave a range alone whose pages are all mapped read-only (all merged).
+ */
+static uint64_t word(int k, size_t page, size_t w)
 {
-	return (0x7468706d65726765ULL ^ (0x9e3779b97f4a7c15ULL * (page + 1))) + w;
+	uint64_t own = page % (HPAGE / PAGE) ? 0 : (uint64_t)(k + 1) << 56;
+
+	return (0x7468706d65726765ULL ^ (0x9e3779b97f4a7c15ULL * (page + 1)) ^ own) + w;
 }
 
 /* A 2 MiB-aligned MADV_HUGEPAGE mapping of len bytes. */
@@ -47,18 +63,31 @@ static char *huge_area(size_t len)
 	return p;
 }
 
-static int intact(const char *dup, const char *zero)
+static int intact(int k, const char *dup, const char *zero)
 {
 	size_t i, w;
 
 	for (i = 0; i < npages; i++)
 		for (w = 0; w < PAGE / 8; w++)
-			if (((const uint64_t *)(dup + i * PAGE))[w] != word(i, w))
+			if (((const uint64_t *)(dup + i * PAGE))[w] != word(k, i, w))
 				return 0;
 	for (i = 0; i < nzero * PAGE; i++)
 		if (zero[i])
 			return 0;
 	return 1;
+}
+
+/* Duplicate pages that are one frame in all processes. */
+static size_t one_frame(const pid_t *pid, char *const *dup)
+{
+	size_t i, same = 0;
+
+	for (i = 0; i < npages; i++) {
+		uint64_t f = pfn(pid[0], dup[0] + i * PAGE);
+
+		same += f && f == pfn(pid[1], dup[1] + i * PAGE) && f == pfn(pid[2], dup[2] + i * PAGE);
+	}
+	return same;
 }
 
 static double now(void)
@@ -79,6 +108,8 @@ int main(int argc, char **argv)
 	long huge_kb = 0;
 	uint64_t zero_pfn;
 	double start, t_dup = -1, t_zero = -1;
+	size_t same = 0, zeros = 0;
+	long collapsed;
 	char x = 0;
 	volatile char *probe = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -96,7 +127,7 @@ int main(int argc, char **argv)
 		if (pid[k] == 0) {
 			for (i = 0; i < npages; i++)
 				for (w = 0; w < PAGE / 8; w++)
-					((uint64_t *)(dup[k] + i * PAGE))[w] = word(i, w);
+					((uint64_t *)(dup[k] + i * PAGE))[w] = word(k, i, w);
 			for (i = 0; i < nzero * PAGE; i += HPAGE)
 				zero[k][i] = 1;
 			memset(zero[k], 0, nzero * PAGE);
@@ -105,7 +136,7 @@ int main(int argc, char **argv)
 				_exit(2);
 			if (write(ready[1], &x, 1) != 1 || read(go[0], &x, 1) != 1)
 				_exit(2);
-			_exit(intact(dup[k], zero[k]) ? 0 : 1);
+			_exit(intact(k, dup[k], zero[k]) ? 0 : 1);
 		}
 	}
 	for (k = 0; k < PROCS; k++) {
@@ -124,17 +155,12 @@ int main(int argc, char **argv)
 		write_file("/sys/kernel/mm/ksm/pages_to_scan", "1000");
 		write_file("/sys/kernel/mm/ksm/run", "1");
 	}
+	collapsed = status_field("/proc/vmstat", "thp_collapse_alloc ");
 	start = now();
 	while (now() - start < 300 && (t_dup < 0 || t_zero < 0)) {
-		size_t same = 0, zeros = 0;
-
+		zeros = 0;
 		usleep(200000);
-		for (i = 0; i < npages; i++) {
-			uint64_t f = pfn(pid[0], dup[0] + i * PAGE);
-
-			same += f && f == pfn(pid[1], dup[1] + i * PAGE) &&
-				f == pfn(pid[2], dup[2] + i * PAGE);
-		}
+		same = one_frame(pid, dup);
 		for (k = 0; k < PROCS; k++)
 			for (i = 0; i < nzero; i++)
 				zeros += pfn(pid[k], zero[k] + i * PAGE) == zero_pfn;
@@ -149,8 +175,58 @@ int main(int argc, char **argv)
 			       ksm ? "ksm" : "uksm", zeros, PROCS * nzero, t_zero);
 		}
 	}
-	CHECK(t_dup >= 0, "duplicates inside THPs not merged in 300 s");
+	/* khugepaged copies ranges of small pages, merged ones among them, into huge pages. */
+	printf("%s: %ld huge pages collapsed by khugepaged meanwhile\n", ksm ? "ksm" : "uksm",
+	       status_field("/proc/vmstat", "thp_collapse_alloc ") - collapsed);
+	CHECK(t_dup >= 0, "duplicates inside THPs not merged in 300 s (%zu of %zu)", same, npages);
 	CHECK(t_zero >= 0, "zero-filled THPs not merged in 300 s");
+	if (!ksm && t_dup >= 0) {
+		/*
+		 * What khugepaged does to a range of small pages when it finds few enough of them
+		 * shared: copy process 0's merged duplicates into new huge pages (MADV_COLLAPSE,
+		 * from outside). That is no write, so uksm must not hold the area for thrashing
+		 * but merge the copies again.
+		 */
+		long holds = status_field("/sys/kernel/mm/uksm/thrash_holds", ""), huge;
+		char path[64];
+		int pidfd = syscall(SYS_pidfd_open, pid[0], 0);
+		struct iovec iov = { dup[0], npages * PAGE };
+		double t_again = -1;
+		long r = -1;
+		int copied;
+
+		/* EAGAIN: a page was busy for a moment (uksmd may hold a reference); retried. */
+		for (i = 0; pidfd >= 0 && i < 50 && r < 0; i++) {
+			r = syscall(SYS_process_madvise, pidfd, &iov, 1, MADV_COLLAPSE, 0);
+			if (r < 0 && errno != EAGAIN)
+				break;
+			if (r < 0)
+				usleep(100000);
+		}
+		CHECK(r == (long)(npages * PAGE), "process_madvise(MADV_COLLAPSE): %s", strerror(errno));
+		snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid[0]);
+		huge = status_field(path, "AnonHugePages:");
+		same = one_frame(pid, dup);
+		printf("uksm: process 0 collapsed: AnonHugePages %ld kB, %zu of %zu duplicate pages "
+		       "one frame in all %d processes\n", huge, same, npages, PROCS);
+		copied = huge >= (long)(npages * 2) && same * 2 < npages;
+		CHECK(copied, "MADV_COLLAPSE copied fewer than half the merged pages into huge pages");
+		start = now();
+		while (copied && now() - start < 300 && t_again < 0) {
+			usleep(200000);
+			same = one_frame(pid, dup);
+			if (same * 100 >= npages * 95)
+				t_again = now() - start;
+		}
+		printf("uksm: %zu of %zu duplicate pages one frame again after %.1f s; thrash_holds "
+		       "%ld -> %ld\n", same, npages, t_again, holds,
+		       status_field("/sys/kernel/mm/uksm/thrash_holds", ""));
+		CHECK(t_again >= 0, "the collapsed duplicates were not merged again in 300 s");
+		CHECK(status_field("/sys/kernel/mm/uksm/thrash_holds", "") == holds,
+		      "a collapse was taken for thrashing");
+		if (pidfd >= 0)
+			close(pidfd);
+	}
 	if (ksm)
 		write_file("/sys/kernel/mm/ksm/run", "2");
 	for (k = 0; k < PROCS; k++)

@@ -622,6 +622,18 @@ bool uksm_page_is_ksm(struct page *page)
 }
 
 /*
+ * The pages of a referenced page's folio (1 for a small one), and in *index the page's
+ * place in it. A hint: nothing is locked, the folio may be split meanwhile.
+ */
+unsigned long uksm_page_folio_pages(struct page *page, unsigned long *index)
+{
+	struct folio *folio = page_folio(page);
+
+	*index = folio_page_idx(folio, page);
+	return folio_nr_pages(folio);
+}
+
+/*
  * Whether node's folio holds the same content as page (referenced): 1 or 0; -ESTALE when
  * the node turned out stale (it is freed now).
  */

@@ -79,6 +79,7 @@ bool uksm_signal_pending(void);
 bool uksm_pages_identical(struct page *a, struct page *b);
 bool uksm_page_held_elsewhere(struct page *page);
 bool uksm_page_is_ksm(struct page *page);
+unsigned long uksm_page_folio_pages(struct page *page, unsigned long *index);
 int uksm_node_same(struct ksm_stable_node *node, struct page *page);
 struct page *uksm_node_page(struct ksm_stable_node *node);
 int uksm_node_mapcount(struct ksm_stable_node *node);
