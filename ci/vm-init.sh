@@ -11,7 +11,7 @@ echo "UKSM-VM-BOOTED $(uname -r) $(cut -d' ' -f1 /proc/uptime)s"
 mode=$(cat /mode)
 case $mode in
   tests) /tests/run-all.sh ;;
-  demo|bench) echo UKSM-OUTPUT-BEGIN; /tests/$mode.sh 2>&1; echo UKSM-OUTPUT-END ;;
+  demo|bench) echo UKSM-OUTPUT-BEGIN; /tests/$mode.sh $(cat /tests/selected 2>/dev/null) 2>&1; echo UKSM-OUTPUT-END ;;
   run)
     echo UKSM-OUTPUT-BEGIN
     modprobe uksm && echo "uksm loaded"

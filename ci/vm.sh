@@ -5,7 +5,7 @@
 #   ci/vm.sh tests [NAME...]     run the VM tests (all, or those named); closing line
 #                                "N passed, N failed"
 #   ci/vm.sh demo                load the module, run a workload, show what it did
-#   ci/vm.sh bench               benchmarks: uksm against built-in KSM (ci/vm-tests/bench.sh)
+#   ci/vm.sh bench [ROW...]      benchmarks: uksm against built-in KSM (ci/vm-tests/bench.sh)
 #   ci/vm.sh run FILE [ARGS...]  run a static binary or script with the module loaded
 #
 # Exit status is non-zero on a failed test, a timeout, or any kernel splat in the log.
@@ -38,8 +38,8 @@ cp "$UKSM_ROOT/ci/vm-init.sh" "$root/init"
 chmod +x "$root/init" "$root"/tests/*.sh
 
 case $mode in
-  tests) printf '%s\n' "$@" > "$root/tests/selected" ;;
-  demo|bench) ;;
+  tests|bench) printf '%s\n' "$@" > "$root/tests/selected" ;;
+  demo) ;;
   run)
     file=${1:?ci/vm.sh run FILE [ARGS...]}; shift
     cp "$file" "$root/extra/"
@@ -57,7 +57,7 @@ set +e
 # X86_FEATURE_LA57 for a moment with interrupts on; KASAN then takes an interrupt handler's
 # direct-map access for a wild one (a false report at 0.1 s of boot, seen once in CI).
 # The merging code does not depend on the paging depth.
-timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3072 ${UKSM_QEMU_GDB:+-s} \
+timeout --foreground "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${UKSM_VM_MEM:-3072}" ${UKSM_QEMU_GDB:+-s} \
   -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$vmdir/initramfs.gz" \
   -append "console=ttyS0 loglevel=6 panic=-1 kmemleak=on quiet_after_init no5lvl" \
   -nographic -no-reboot -monitor none -serial stdio -display none </dev/null > "$log" 2>&1

@@ -91,6 +91,8 @@ pub(crate) struct Target {
     pub(crate) vma: *mut vm_area_struct,
     /// Start of the VMA when picked.
     pub(crate) start: usize,
+    /// Pages of the VMA when picked.
+    pub(crate) pages: u64,
     pub(crate) mm: MmRef,
     /// The VMA's ladder record when picked (written back with [`Registry::store_scan`]).
     pub(crate) scan: VmaScan,
@@ -244,14 +246,20 @@ impl Registry {
             let (&key, slot) = cursor.current_mut();
             if slot.scan.rung == rung {
                 // SAFETY: the slot is in the tree, so its VMA, and hence its mm, are alive.
-                let (mm, start) =
-                    unsafe { (sys::uksm_vma_mm(slot.vma), sys::uksm_vma_start(slot.vma)) };
+                let (mm, start, end) = unsafe {
+                    (
+                        sys::uksm_vma_mm(slot.vma),
+                        sys::uksm_vma_start(slot.vma),
+                        sys::uksm_vma_end(slot.vma),
+                    )
+                };
                 // SAFETY: `mm` is alive (above); a zero user count means it is exiting.
                 if let Some(mm) = unsafe { MmRef::get(mm) } {
                     return Next::Found(Target {
                         key,
                         vma: slot.vma,
                         start,
+                        pages: (end.saturating_sub(start) / kernel::page::PAGE_SIZE) as u64,
                         mm,
                         scan: slot.scan,
                         merged: core::mem::replace(&mut slot.merged, MergedMap::new(0)),

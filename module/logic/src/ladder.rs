@@ -212,15 +212,27 @@ impl VmaScan {
         self.holds = self.holds.wrapping_add(1);
     }
 
-    /// Draws a new pass with `stride` unless the current one belongs to `generation` of the
-    /// settings and its stride is within a factor of two of `stride` (between covers: the
-    /// rung's stride grows with its memory, and a pass drawn when the rung was small would
-    /// make each cover of this VMA take far longer than the rung's cover time); the random
-    /// words pick the phase order.
+    /// Draws a new pass with `stride` when the current one is complete or belongs to
+    /// another `generation` of the settings. Between covers, a stride more than a factor of
+    /// two away from the pass's (the VMA changed rungs, or its rung's memory changed) also
+    /// draws a new pass, but only while less than half of the pass's covers are done: a
+    /// new pass samples from scratch, and redrawing passes again and again as the rungs'
+    /// strides move would leave pages unsampled for ever (a VMA whose passes were redrawn
+    /// at each of its moves kept 16 % of its duplicates unmerged and dropped to rung 0,
+    /// whose samples then found too few of them to climb again). The random words pick
+    /// the phase order.
+    ///
+    /// A pass whose stride is less than a sixteenth of `stride` is drawn afresh even in
+    /// the middle of a cover: drawn when the cost of a page was not known yet, or when the
+    /// rung held little memory, its covers would take many times the rung's cover time
+    /// (a VMA of 16 384 pages drawn with stride 16 on rung 0 waited 85 s for its first
+    /// judgement). What the cover sampled so far still counts for that judgement.
     pub fn begin(&mut self, stride: u64, generation: u64, r1: u64, r2: u64) {
         let s = self.perm.len();
         let off = stride > s.saturating_mul(2) || stride.saturating_mul(2) < s;
-        if self.generation != generation || (off && self.cover_fresh()) {
+        let early = self.cover.saturating_mul(2) < s;
+        let too_fine = stride > s.saturating_mul(16);
+        if self.generation != generation || (off && early && self.cover_fresh()) || too_fine {
             self.draw(stride, generation, r1, r2);
         }
     }
@@ -610,6 +622,66 @@ mod tests {
         // A new generation of the settings redraws at once.
         v.begin(5, 2, 1, 1);
         assert_eq!(v.stride(), 5);
+    }
+
+    #[test]
+    fn a_far_too_fine_pass_is_redrawn_mid_cover() {
+        let t = Thresholds::default();
+        let mut v = VmaScan::new(0);
+        // Drawn while a page seemed cheap: stride 16 for a VMA of 16 384 pages.
+        v.begin(16, 1, 1, 1);
+        assert_eq!(v.next_window(16_384), Some((v.perm.at(0), 16)));
+        v.sampled(true, true);
+        v.sampled(true, true);
+        assert!(!v.cover_fresh());
+        // The rung's stride is now 15 times the pass's: the cover goes on.
+        v.begin(240, 1, 1, 1);
+        assert_eq!(v.stride(), 16);
+        // More than 16 times: a new pass at once, the samples so far kept for the judgement.
+        v.begin(5_000, 1, 2, 3);
+        assert_eq!(v.stride(), 5_000);
+        assert!(v.cover_fresh());
+        assert_eq!(v.visit.sampled, 2);
+        for _ in 0..4 {
+            assert!(v.next_window(16_384).is_some());
+            v.sampled(true, true);
+        }
+        assert!(v.next_window(16_384).is_none());
+        assert!(!v.end_cover(t, 0));
+        assert_eq!(v.rung, 1, "6 of 6 samples merged: up one rung");
+    }
+
+    #[test]
+    fn a_pass_half_done_is_finished_whatever_the_stride() {
+        let t = Thresholds::default();
+        let mut v = VmaScan::new(0);
+        v.begin(4, 1, 1, 1);
+        // Two of the four covers (every window of a 40-page VMA).
+        for _ in 0..2 {
+            while v.next_window(40).is_some() {
+                v.sampled(true, false);
+            }
+            assert!(!v.end_cover(t, 0));
+        }
+        // The rung's stride moved far off (a new VMA joined it): the pass goes on.
+        v.begin(12, 1, 5, 5);
+        assert_eq!(v.stride(), 4);
+        v.begin(1, 1, 5, 5);
+        assert_eq!(v.stride(), 4);
+        for _ in 0..2 {
+            while v.next_window(40).is_some() {
+                v.sampled(true, false);
+            }
+        }
+        // ... but one cover in, a stride off by more than two draws a new pass.
+        let mut w = VmaScan::new(0);
+        w.begin(4, 1, 1, 1);
+        while w.next_window(40).is_some() {
+            w.sampled(true, false);
+        }
+        assert!(!w.end_cover(t, 0));
+        w.begin(12, 1, 5, 5);
+        assert_eq!(w.stride(), 12);
     }
 
     #[test]
