@@ -853,15 +853,14 @@ impl Scanner {
                     let mut scan = target.scan;
                     // SAFETY: no precondition.
                     let (r1, r2) = unsafe { (sys::uksm_random_u64(), sys::uksm_random_u64()) };
-                    // At least the stride that gives this VMA alone the rung's samples of
-                    // one cover: the rung's stride lags behind a VMA that just moved in.
                     let own = ladder::stride(
                         target.pages,
                         self.quota[rung],
                         period_ms,
                         u64::from(gov.eval_intervals_ms[rung]),
                     );
-                    scan.begin(self.stride[rung].max(own), generation, r1, r2);
+                    let stride = ladder::vma_stride(target.pages, self.stride[rung], own);
+                    scan.begin(stride, generation, r1, r2);
                     let holds = scan.holds;
                     let done = self.scan_vma(uksm, engine, &mut target, &mut scan, t, left);
                     let passed = done && scan.end_cover(t, sys::now_ms() as u64);

@@ -41,6 +41,24 @@ impl Default for Thresholds {
     }
 }
 
+/// Samples a cover takes from a VMA, at least (all its pages if it has fewer): a
+/// judgement on one or two samples is a coin toss, and a VMA rich in duplicates could
+/// wander between the lowest rungs for minutes (UKSM's `RUNG_SAMPLED_MIN` is 3 per rung).
+/// On a rung whose share allows fewer samples, the cover takes longer than the rung's
+/// cover time; the rung's CPU share is kept either way.
+pub const MIN_COVER_SAMPLES: u64 = 8;
+
+/// The stride of a pass over a VMA of `pages` pages on a rung whose stride is
+/// `rung_stride`, where the VMA alone would get the rung's samples of a cover with
+/// `own_stride`: the larger of the two (the rung's stride lags behind a VMA that just
+/// moved in), but fine enough for [`MIN_COVER_SAMPLES`] windows.
+pub fn vma_stride(pages: u64, rung_stride: u64, own_stride: u64) -> u64 {
+    rung_stride
+        .max(own_stride)
+        .min(pages / MIN_COVER_SAMPLES)
+        .max(1)
+}
+
 /// Broken merges a visit must see, at least, before the VMA counts as thrashing: one
 /// write to one merged page is no pattern.
 pub const MIN_BROKEN: u64 = 4;
@@ -622,6 +640,19 @@ mod tests {
         // A new generation of the settings redraws at once.
         v.begin(5, 2, 1, 1);
         assert_eq!(v.stride(), 5);
+    }
+
+    #[test]
+    fn a_cover_takes_enough_samples_to_judge() {
+        // A big VMA on a rung that can afford one sample of it per cover: eight.
+        assert_eq!(vma_stride(16_384, 16_500, 16_384), 2_048);
+        // The rung's stride when it is the larger and fine enough.
+        assert_eq!(vma_stride(16_384, 100, 30), 100);
+        // A VMA that moved in: its own stride.
+        assert_eq!(vma_stride(16_384, 10, 300), 300);
+        // Small VMAs: every page.
+        assert_eq!(vma_stride(5, 1_000, 1_000), 1);
+        assert_eq!(vma_stride(0, 1_000, 1_000), 1);
     }
 
     #[test]
