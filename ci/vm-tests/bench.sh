@@ -39,6 +39,12 @@ pid_of() { for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = "$1" ] && 
 anon_kb() { awk '/^AnonPages:/ { print $2 }' /proc/meminfo; }
 kmem_kb() { awk '/^(Slab|VmallocUsed):/ { s += $2 } END { print s }' /proc/meminfo; }
 secs() { awk -v c="$1" 'BEGIN { printf "%.2f", c / 100 }'; }
+# Readers for the loops that poll: they fork nothing (a reader forked ten times a second
+# makes short-lived processes, whose VMAs uksm adopts and samples: the gauge would slow
+# down what it measures). ANON: AnonPages in kB; NOW: uptime in 1/100 s; TICKS: CPU
+# ticks of thread $1.
+anon() { while read -r k v _; do [ "$k" = AnonPages: ] && { ANON=$v; return; }; done < /proc/meminfo; }
+now() { read -r up _ < /proc/uptime; f=${up#*.}; f=${f#0}; NOW=$(( ${up%.*} * 100 + f )); }
 
 UKSM_ON="modprobe uksm"
 UKSM_OFF="rmmod uksm"
@@ -68,26 +74,26 @@ to95() {
       workload 4 64 50 100000
       unset DUP_WORKLOAD_THP DUP_WORKLOAD_LATE
       [ $5 = thp ] && grep AnonHugePages /proc/meminfo
-      progress() { echo $((base - $(anon_kb))); }
+      progress() { anon; PROG=$((base - ANON)); }
       goal=$((dups * 4 * 95 / 100)) ;;
     zero)
       zero_bench 4 32 > /tmp/wl.out & wl=$!
       while ! grep -q filled /tmp/wl.out; do sleep 0.2; done
-      progress() { echo $(( $(cat $K/ksm_zero_pages) - base )); }
+      progress() { read -r z < $K/ksm_zero_pages; PROG=$((z - base)); }
       goal=$((4 * 32 * 256 * 95 / 100)) ;;
   esac
   if [ $5 = zero ]; then base=$(cat $K/ksm_zero_pages); else base=$(anon_kb); fi
   eval "$2"
   if [ $5 = late ]; then
-    while ! grep -q '^late:' /tmp/wl.out; do sleep 0.2; done
-    base=$(anon_kb)
+    while ! grep -q '^late:' /tmp/wl.out; do sleep 1; done
+    anon; base=$ANON
   fi
-  thread=$(pid_of "$4"); c0=$(ticks $thread); t0=$(now_cs)
-  while [ "$(progress)" -lt $goal ]; do
-    [ $(( $(now_cs) - t0 )) -lt 90000 ] || { echo "$1: not done in 900 s"; break; }
-    sleep 0.1
+  thread=$(pid_of "$4"); c0=$(ticks $thread); now; t0=$NOW
+  while progress; [ $PROG -lt $goal ]; do
+    now; [ $((NOW - t0)) -lt 90000 ] || { echo "$1: not done in 900 s"; break; }
+    sleep 0.5
   done
-  t1=$(now_cs); c1=$(ticks $thread)
+  now; t1=$NOW; c1=$(ticks $thread)
   eval "$3"
   end_workload
   echo "$1 $((t1 - t0)) $((c1 - c0))" >> /tmp/bench.txt
@@ -111,7 +117,7 @@ dynamic() {
   thread=$(pid_of "$4"); c0=$(ticks $thread); t0=$(now_cs); sum=0; n=0
   while [ $(( $(now_cs) - t0 )) -lt 18000 ]; do
     sleep 1
-    sum=$((sum + base - $(anon_kb))); n=$((n + 1))
+    anon; sum=$((sum + base - ANON)); n=$((n + 1))
   done
   c1=$(ticks $thread)
   eval "$3"
