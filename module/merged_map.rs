@@ -61,14 +61,7 @@ impl MergedMap {
 
     /// Forgets the page at `addr` (it is no longer merged); an emptied chunk is freed.
     pub(crate) fn clear(&mut self, addr: usize) {
-        let (chunk, word, mask) = place(addr);
-        let Some(c) = self.chunks.get_mut(&chunk) else {
-            return;
-        };
-        c[word] &= !mask;
-        if c.iter().all(|&w| w == 0) {
-            self.chunks.remove(&chunk);
-        }
+        self.clear_range(addr, addr + PAGE_SIZE);
     }
 
     /// Forgets the pages in `start..end` (a large folio maps them now: none is merged); an
@@ -81,8 +74,8 @@ impl MergedMap {
             let chunk_end = ((chunk + 1) * CHUNK_PAGES).min(last);
             if let Some(c) = self.chunks.get_mut(&chunk) {
                 for p in page..chunk_end {
-                    let bit = p % CHUNK_PAGES;
-                    c[bit / 64] &= !(1u64 << (bit % 64));
+                    let (_, word, mask) = place(p * PAGE_SIZE);
+                    c[word] &= !mask;
                 }
                 if c.iter().all(|&w| w == 0) {
                     self.chunks.remove(&chunk);

@@ -589,7 +589,8 @@ impl Scanner {
                         let (index, pages) = p.folio_span();
                         if pages > 1 {
                             let first = at.saturating_sub(index * PAGE_SIZE).max(start);
-                            target.merged.clear_range(first, at.saturating_add((pages - index) * PAGE_SIZE));
+                            let end = at.saturating_add((pages - index) * PAGE_SIZE);
+                            target.merged.clear_range(first, end);
                         }
                     }
                     // A page the module merged here: still merged (a KSM page, or the KSM

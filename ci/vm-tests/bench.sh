@@ -34,9 +34,7 @@
 K=/sys/kernel/mm/ksm
 U=/sys/kernel/mm/uksm
 ticks() { awk '{ print $14 + $15 }' /proc/$1/stat; }   # utime + stime, 1/100 s
-now_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
 pid_of() { for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = "$1" ] && echo ${p#/proc/}; done; }
-anon_kb() { awk '/^AnonPages:/ { print $2 }' /proc/meminfo; }
 kmem_kb() { awk '/^(Slab|VmallocUsed):/ { s += $2 } END { print s }' /proc/meminfo; }
 secs() { awk -v c="$1" 'BEGIN { printf "%.2f", c / 100 }'; }
 # Readers for the loops that poll: they fork nothing (a reader forked ten times a second
@@ -82,7 +80,7 @@ to95() {
       progress() { read -r z < $K/ksm_zero_pages; PROG=$((z - base)); }
       goal=$((4 * 32 * 256 * 95 / 100)) ;;
   esac
-  if [ $5 = zero ]; then base=$(cat $K/ksm_zero_pages); else base=$(anon_kb); fi
+  if [ $5 = zero ]; then base=$(cat $K/ksm_zero_pages); else anon; base=$ANON; fi
   eval "$2"
   if [ $5 = late ]; then
     while ! grep -q '^late:' /tmp/wl.out; do sleep 1; done
@@ -112,10 +110,10 @@ dynamic() {
   export DUP_WORKLOAD_REWRITE=160
   workload 4 64 50 200
   unset DUP_WORKLOAD_REWRITE
-  base=$(anon_kb)
+  anon; base=$ANON
   eval "$2"
-  thread=$(pid_of "$4"); c0=$(ticks $thread); t0=$(now_cs); sum=0; n=0
-  while [ $(( $(now_cs) - t0 )) -lt 18000 ]; do
+  thread=$(pid_of "$4"); c0=$(ticks $thread); now; t0=$NOW; sum=0; n=0
+  while now; [ $((NOW - t0)) -lt 18000 ]; do
     sleep 1
     anon; sum=$((sum + base - ANON)); n=$((n + 1))
   done
@@ -133,16 +131,16 @@ dynamic() {
 idle() {
   workload 4 256 0 100000
   eval "$2"
-  thread=$(pid_of "$4"); t0=$(now_cs)
+  thread=$(pid_of "$4"); now; t0=$NOW
   case $1 in
     ksm*) f0=$(cat $K/full_scans)
-          while [ "$(cat $K/full_scans)" -le "$f0" ] && [ $(( $(now_cs) - t0 )) -lt 90000 ]; do sleep 1; done
-          echo "$1: first full scan after $(secs $(( $(now_cs) - t0 ))) s" ;;
+          while [ "$(cat $K/full_scans)" -le "$f0" ] && now && [ $((NOW - t0)) -lt 90000 ]; do sleep 1; done
+          now; echo "$1: first full scan after $(secs $((NOW - t0))) s" ;;
     *) sleep 60; echo "$1: full_scans $(cat $U/full_scans) after 60 s" ;;
   esac
-  c0=$(ticks $thread); t1=$(now_cs)
+  c0=$(ticks $thread); now; t1=$NOW
   sleep 60
-  c1=$(ticks $thread); t2=$(now_cs)
+  c1=$(ticks $thread); now; t2=$NOW
   eval "$3"
   end_workload
   awk -v n="$1" -v c=$((c1 - c0)) -v t=$((t2 - t1)) 'BEGIN {
@@ -155,12 +153,12 @@ scale() {
   workload 4 $5 25 100000 10
   m0=$(kmem_kb)
   eval "$2"
-  thread=$(pid_of "$4"); t0=$(now_cs)
+  thread=$(pid_of "$4"); now; t0=$NOW
   f=$(cat $6)
-  while [ "$(cat $6)" -le "$f" ] && [ $(( $(now_cs) - t0 )) -lt 180000 ]; do sleep 0.5; done
-  t1=$(now_cs); c1=$(ticks $thread); f=$(cat $6)
-  while [ "$(cat $6)" -le "$f" ] && [ $(( $(now_cs) - t1 )) -lt 180000 ]; do sleep 0.5; done
-  t2=$(now_cs); c2=$(ticks $thread); m1=$(kmem_kb)
+  while [ "$(cat $6)" -le "$f" ] && now && [ $((NOW - t0)) -lt 180000 ]; do sleep 0.5; done
+  now; t1=$NOW; c1=$(ticks $thread); f=$(cat $6)
+  while [ "$(cat $6)" -le "$f" ] && now && [ $((NOW - t1)) -lt 180000 ]; do sleep 0.5; done
+  now; t2=$NOW; c2=$(ticks $thread); m1=$(kmem_kb)
   eval "$3"
   end_workload
   awk -v n="$1" -v mib=$((4 * $5)) -v p1=$((t1 - t0)) -v p2=$((t2 - t1)) -v c=$((c2 - c1)) \
