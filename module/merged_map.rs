@@ -8,39 +8,34 @@
 //! set has met a merged page that a write (or an unmap and a new fault) replaced. The
 //! sample clears the bit; a sample that finds the merged page still there counts it as
 //! kept. Both feed the VMA's judgement ([`crate::logic::ladder`]). A sample that finds a
-//! page of a large folio clears the bits of the folio's range without counting them:
-//! khugepaged (or `MADV_COLLAPSE`) copied those merged pages into a huge page, which is
-//! not the process writing.
+//! page of a large folio marks the merged pages of the folio's range *collapsed*
+//! ([`crate::logic::merged_bits`]): khugepaged (or `MADV_COLLAPSE`) copied them into a
+//! huge page, which is not the process writing, and merging them again is no new find.
 //!
-//! The bits live in chunks of 512 pages (2 MiB of address space, 64 bytes), one tree node
+//! The bits live in chunks of 512 pages (2 MiB of address space, 128 bytes), one tree node
 //! each, allocated only where something was merged: a VMA with no merges costs nothing,
-//! a fully merged one an eighth of a byte per page and the node overhead.
+//! a fully merged one a quarter of a byte per page and the node overhead.
 
+use crate::logic::merged_bits::{ChunkBits, CHUNK_PAGES};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
-
-/// Pages per chunk.
-const CHUNK_PAGES: usize = 512;
-const WORDS: usize = CHUNK_PAGES / 64;
-
-type Chunk = [u64; WORDS];
 
 /// The merged pages of one VMA, by page number (address / `PAGE_SIZE`), since the
 /// unmerging it was started after (`Engine::unmerges`): an unmerge breaks every merge,
 /// and the scanner starts the maps of older ones afresh before using them.
 pub(crate) struct MergedMap {
-    chunks: RBTree<usize, Chunk>,
+    chunks: RBTree<usize, ChunkBits>,
     pub(crate) unmerges: u64,
 }
 
 /// A chunk allocated ahead of taking a spinlock, for [`MergedMap::set_with`].
-pub(crate) type Spare = RBTreeNodeReservation<usize, Chunk>;
+pub(crate) type Spare = RBTreeNodeReservation<usize, ChunkBits>;
 
-fn place(addr: usize) -> (usize, usize, u64) {
+/// The chunk of the page at `addr`, and the page's index in it.
+fn place(addr: usize) -> (usize, usize) {
     let page = addr / PAGE_SIZE;
-    let bit = page % CHUNK_PAGES;
-    (page / CHUNK_PAGES, bit / 64, 1u64 << (bit % 64))
+    (page / CHUNK_PAGES, page % CHUNK_PAGES)
 }
 
 impl MergedMap {
@@ -53,36 +48,46 @@ impl MergedMap {
 
     /// Whether the page at `addr` was merged by the module and not seen replaced since.
     pub(crate) fn test(&self, addr: usize) -> bool {
-        let (chunk, word, mask) = place(addr);
-        self.chunks
-            .get(&chunk)
-            .is_some_and(|c| c[word] & mask != 0)
+        let (chunk, page) = place(addr);
+        self.chunks.get(&chunk).is_some_and(|c| c.merged(page))
     }
 
-    /// Forgets the page at `addr` (it is no longer merged); an emptied chunk is freed.
-    pub(crate) fn clear(&mut self, addr: usize) {
-        self.clear_range(addr, addr + PAGE_SIZE);
-    }
-
-    /// Forgets the pages in `start..end` (a large folio maps them now: none is merged); an
-    /// emptied chunk is freed.
-    pub(crate) fn clear_range(&mut self, start: usize, end: usize) {
-        let (first, last) = (start / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
-        let mut page = first;
-        while page < last {
-            let chunk = page / CHUNK_PAGES;
-            let chunk_end = ((chunk + 1) * CHUNK_PAGES).min(last);
-            if let Some(c) = self.chunks.get_mut(&chunk) {
-                for p in page..chunk_end {
-                    let (_, word, mask) = place(p * PAGE_SIZE);
-                    c[word] &= !mask;
-                }
-                if c.iter().all(|&w| w == 0) {
-                    self.chunks.remove(&chunk);
-                }
-            }
-            page = chunk_end;
+    /// Applies `f` to the chunk of `addr` if it exists, and frees the chunk if that emptied
+    /// it; returns what `f` returned (`default` without a chunk).
+    fn update<R>(&mut self, addr: usize, default: R, f: impl FnOnce(&mut ChunkBits, usize) -> R) -> R {
+        let (chunk, page) = place(addr);
+        let Some(c) = self.chunks.get_mut(&chunk) else {
+            return default;
+        };
+        let r = f(c, page);
+        if c.is_empty() {
+            self.chunks.remove(&chunk);
         }
+        r
+    }
+
+    /// Forgets the page at `addr` (a write replaced it: it is no longer merged).
+    pub(crate) fn clear(&mut self, addr: usize) {
+        self.update(addr, (), |c, page| c.clear(page));
+    }
+
+    /// A large folio maps the pages in `start..end`: the merged ones among them are
+    /// collapsed now. Returns how many were.
+    pub(crate) fn collapse(&mut self, start: usize, end: usize) -> u64 {
+        let mut moved = 0;
+        let mut addr = start;
+        while addr < end {
+            let (_, page) = place(addr);
+            let in_chunk = (CHUNK_PAGES - page).min((end - addr).div_ceil(PAGE_SIZE));
+            moved += u64::from(self.update(addr, 0, |c, page| c.collapse(page, page + in_chunk)));
+            addr += in_chunk * PAGE_SIZE;
+        }
+        moved
+    }
+
+    /// Whether the page at `addr` was collapsed; forgets that it was.
+    pub(crate) fn take_collapsed(&mut self, addr: usize) -> bool {
+        self.update(addr, false, |c, page| c.take_collapsed(page))
     }
 
     /// Records that the page at `addr` was merged. Allocates a chunk if needed (may sleep);
@@ -100,10 +105,10 @@ impl MergedMap {
     /// Records that the page at `addr` was merged if its chunk exists; returns whether it
     /// did (never allocates: usable under a spinlock).
     pub(crate) fn try_set(&mut self, addr: usize) -> bool {
-        let (chunk, word, mask) = place(addr);
+        let (chunk, page) = place(addr);
         match self.chunks.get_mut(&chunk) {
             Some(c) => {
-                c[word] |= mask;
+                c.set(page);
                 true
             }
             None => false,
@@ -116,9 +121,7 @@ impl MergedMap {
         if self.try_set(addr) {
             return;
         }
-        let (chunk, word, mask) = place(addr);
-        let mut bits = [0; WORDS];
-        bits[word] = mask;
-        self.chunks.insert(spare.into_node(chunk, bits));
+        let (chunk, page) = place(addr);
+        self.chunks.insert(spare.into_node(chunk, ChunkBits::with_merged(page)));
     }
 }

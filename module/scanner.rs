@@ -584,15 +584,18 @@ impl Scanner {
                     // A large folio maps no merged page: merged pages where it is now were
                     // copied into it by khugepaged or MADV_COLLAPSE. That is not the
                     // process writing, so it does not count for thrashing (holding the VMA
-                    // for it would keep the huge page's duplicates unmerged).
+                    // for it would keep the huge page's duplicates unmerged); and merging
+                    // such a page again restores a merge, it finds no new duplicate.
                     if let Some(p) = &page {
                         let (index, pages) = p.folio_span();
                         if pages > 1 {
                             let first = at.saturating_sub(index * PAGE_SIZE).max(start);
                             let end = at.saturating_add((pages - index) * PAGE_SIZE);
-                            target.merged.clear_range(first, end);
+                            let moved = target.merged.collapse(first, end);
+                            uksm.merges_collapsed.fetch_add(moved, Ordering::Relaxed);
                         }
                     }
+                    let restoring = target.merged.take_collapsed(at);
                     // A page the module merged here: still merged (a KSM page, or the KSM
                     // zero page, which has no page), or replaced by a write since.
                     if target.merged.test(at) {
@@ -634,7 +637,7 @@ impl Scanner {
                         }
                         None => {}
                     }
-                    scan.sampled(page.is_some(), merged.any());
+                    scan.sampled(page.is_some(), merged.any() && !restoring);
                     scan.check_thrash(thresholds, sys::now_ms() as u64);
                 }
             }

@@ -358,6 +358,7 @@ const ATTRS: &[Attr] = &[
     Attr::Counter(c"tracked_pages", |u| u.tracked_pages.load(Ordering::Relaxed)),
     Attr::Counter(c"rmap_repairs", |u| u.rmap_repairs.load(Ordering::Relaxed)),
     Attr::Counter(c"merges_broken", |u| u.merges_broken.load(Ordering::Relaxed)),
+    Attr::Counter(c"merges_collapsed", |u| u.merges_collapsed.load(Ordering::Relaxed)),
     Attr::Counter(c"thrash_holds", |u| u.thrash_holds.load(Ordering::Relaxed)),
     Attr::Counter(c"pages_merged", |u| u.pages_merged.load(Ordering::Relaxed)),
     Attr::Counter(c"full_scans", |u| u.full_scans.load(Ordering::Relaxed)),

@@ -48,6 +48,8 @@ pub mod logic {
     pub mod hash;
     #[path = "../logic/src/ladder.rs"]
     pub mod ladder;
+    #[path = "../logic/src/merged_bits.rs"]
+    pub mod merged_bits;
     #[path = "../logic/src/node_key.rs"]
     pub mod node_key;
     #[path = "../logic/src/strength.rs"]
@@ -106,6 +108,9 @@ pub(crate) struct Uksm {
     rmap_repairs: AtomicU64,
     /// Pages the module merged that samples found replaced since (by a write, mostly).
     merges_broken: AtomicU64,
+    /// Pages the module merged that samples found in a huge page since (khugepaged or
+    /// `MADV_COLLAPSE` copied them into it).
+    merges_collapsed: AtomicU64,
     /// Times a VMA was held for thrashing.
     thrash_holds: AtomicU64,
     /// Allocations that failed: a VMA left untracked. Nothing else depends on them.
@@ -135,6 +140,7 @@ impl Uksm {
             tracked_pages: AtomicU64::new(0),
             rmap_repairs: AtomicU64::new(0),
             merges_broken: AtomicU64::new(0),
+            merges_collapsed: AtomicU64::new(0),
             thrash_holds: AtomicU64::new(0),
             pages_merged: AtomicU64::new(0),
             alloc_failures: AtomicU64::new(0),
@@ -276,7 +282,7 @@ impl Uksm {
     fn log_stats(&self, when: &str) {
         let gov = settings::current();
         pr_info!(
-            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} rmap_repairs={} merges_broken={} thrash_holds={} uptime_secs={} alloc_failures={} registry_anomalies={} cpu_governor={} max_cpu_percentage={} ema_per_page_time={} hash_strength={} sleep_times={} rung_vmas={}\n",
+            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} rmap_repairs={} merges_broken={} merges_collapsed={} thrash_holds={} uptime_secs={} alloc_failures={} registry_anomalies={} cpu_governor={} max_cpu_percentage={} ema_per_page_time={} hash_strength={} sleep_times={} rung_vmas={}\n",
             when,
             tunables::get(Id::Run),
             self.tracked_vmas(),
@@ -290,6 +296,7 @@ impl Uksm {
             unsafe { sys::uksm_ksm_zero_pages() },
             self.rmap_repairs.load(Ordering::Relaxed),
             self.merges_broken.load(Ordering::Relaxed),
+            self.merges_collapsed.load(Ordering::Relaxed),
             self.thrash_holds.load(Ordering::Relaxed),
             self.uptime_secs(),
             self.alloc_failures.load(Ordering::Relaxed),

@@ -92,7 +92,8 @@ int main(void)
 					  "pages_scanned", "pages_shared", "pages_sharing",
 					  "pages_unshared", "ksm_zero_pages", "registry_anomalies",
 					  "ema_per_page_time", "sleep_times", "hash_strength",
-					  "rung_vmas", "merges_broken", "thrash_holds" };
+					  "rung_vmas", "merges_broken", "merges_collapsed",
+					  "thrash_holds" };
 	static const char *bad_lists[] = { "20 40 MAX/4", "20 40 MAX/4 MAX/1 5", "20  40 MAX/4 MAX/1",
 					   " 20 40 MAX/4 MAX/1", "20 40 MAX/4 MAX/1 ", "0 40 MAX/4 MAX/1",
 					   "10000 40 MAX/4 MAX/1", "20 40 MAX/0 MAX/1", "20 40 MAX/101 MAX/1",

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Load/unload cycles (LOAD_CYCLES, default 15; the torture test reloads the module too)
+# Load/unload cycles (LOAD_CYCLES, default 10; the torture test reloads the module too)
 # while processes churn VMAs: no splat, no leak (kmemleak, KSM's counters, vmalloc), the
 # registry exact afterwards.
 . /tests/lib.sh
@@ -8,7 +8,7 @@ echo clear > /sys/kernel/debug/kmemleak
 slab0=$(meminfo_kb Slab); vmalloc0=$(meminfo_kb VmallocUsed)
 vma_churn run 100000 4 & churn=$!
 sleep 1
-cycles=${LOAD_CYCLES:-15}
+cycles=${LOAD_CYCLES:-10}
 i=0
 while [ $i -lt $cycles ]; do
   load_all sleep_millisecs=1 || { grep . /sys/kernel/mm/ksm/*; fail "modprobe failed in cycle $i"; }
@@ -26,7 +26,7 @@ slab1=$(meminfo_kb Slab); vmalloc1=$(meminfo_kb VmallocUsed)
 echo "Slab: $slab0 -> $slab1 kB, VmallocUsed: $vmalloc0 -> $vmalloc1 kB"
 # The exact check first: no unreferenced object left by the cycles.
 kmemleak_check
-# Module text and large buffers live in vmalloc space: 15 leaked loads would be MiBs.
+# Module text and large buffers live in vmalloc space: 10 leaked loads would be MiBs.
 [ $((vmalloc1 - vmalloc0)) -lt 1024 ] || fail "vmalloc memory grew by $((vmalloc1 - vmalloc0)) kB"
 # Every rmap item and node the cycles made was freed: KSM's own counters, which count the
 # module's items, are back to 0 (a leaked item would also have made a later load fail).

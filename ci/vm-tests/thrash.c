@@ -11,12 +11,13 @@
  * SECONDS_WRITE, it writes one byte (the same value) into every page every 200 ms: each
  * write to a merged page breaks the merge (a copy on write) and leaves an identical page
  * to merge again. Before each sweep of writes it counts the merged pages, and sums the
- * counts of the sweeps in the second half of the writing: the merges it breaks (the
+ * counts of the sweeps in the last 30 s of the writing (the second half if it is
+ * shorter than 60 s): the merges it breaks (the
  * kernel's own count, cow_ksm in /proc/vmstat, needs CONFIG_VM_EVENT_COUNTERS, which the
  * test kernels lack), and the merges uksm made meanwhile (pages_merged: nothing else is
  * merged in the VM then). Then it stops writing and
  * waits up to SECONDS_AFTER (unless 0) for 90 % of its pages to be merged again, and
- * checks their contents. Output lines: "merged: S s", "broken_second_half: N", "merges_second_half: N",
+ * checks their contents. Output lines: "merged: S s", "broken_last: N", "merges_last: N",
  * "remerged: S s" or
  * "FAIL: ...".
  */
@@ -78,12 +79,14 @@ int main(int argc, char **argv)
 	unsigned char *p;
 	double t, t0;
 	long broken = 0, merged_mid = -1, merged_end;
+	double last;
 
 	if (argc != 4)
 		return 2;
 	settle = atoi(argv[1]);
 	write_s = atoi(argv[2]);
 	after = atoi(argv[3]);
+	last = write_s >= 60 ? write_s - 30 : write_s / 2.0;
 	p = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED, "mmap: %s", strerror(errno));
 	if (failures)
@@ -107,7 +110,7 @@ int main(int argc, char **argv)
 
 		for (i = 0; i < PAGES; i++)
 			((volatile unsigned char *)p)[i * PAGE] = (unsigned char)(0x40 + i % CONTENTS);
-		if (t >= write_s / 2.0) {
+		if (t >= last) {
 			broken += sweep;
 			if (merged_mid < 0)
 				merged_mid = status_field("/sys/kernel/mm/uksm/pages_merged", "");
@@ -117,8 +120,8 @@ int main(int argc, char **argv)
 		usleep(200000);
 	}
 	merged_end = status_field("/sys/kernel/mm/uksm/pages_merged", "");
-	printf("broken_second_half: %ld\n", broken);
-	printf("merges_second_half: %ld\n", merged_end - merged_mid);
+	printf("broken_last: %ld\n", broken);
+	printf("merges_last: %ld\n", merged_end - merged_mid);
 	fflush(stdout);
 
 	if (after > 0) {
