@@ -1,5 +1,5 @@
 #!/bin/sh
-# 400 generated hostile inputs for every tunable, in /sys/kernel/mm/uksm/ and in uksm's
+# 1000 generated hostile inputs for every tunable, in /sys/kernel/mm/uksm/ and in uksm's
 # files of /sys/kernel/mm/ksm/, then concurrent writers (sysfs_fuzz.c); statistics are
 # world-readable and tunables root's only.
 . /tests/lib.sh
@@ -19,6 +19,6 @@ level=$(awk '{ print $1 }' /proc/sys/kernel/printk)
 dmesg -n 1
 seed=$(( $(date +%s) % 100000 ))
 echo "seed $seed"
-/tests/sysfs_fuzz 400 $seed; rc=$?
+/tests/sysfs_fuzz 1000 $seed; rc=$?
 dmesg -n "$level"
 [ $rc = 0 ] || fail "sysfs_fuzz (seed $seed)"
