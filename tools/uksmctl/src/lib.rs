@@ -151,6 +151,7 @@ fn describe(name: &str) -> &'static str {
         "pages_merged" => "pages merged since load",
         "rmap_repairs" => "mappings of merged pages given an rmap item late (after fork)",
         "merges_broken" => "merged pages found replaced since (by writes, mostly)",
+        "merges_collapsed" => "merged pages found copied into a huge page (khugepaged)",
         "thrash_holds" => "times a memory area was left unmerged for thrashing",
         "ksm_zero_pages" => "pages mapped to the zero page (pages saved)",
         "registry_anomalies" => "internal consistency problems seen (should be 0)",
