@@ -32,8 +32,8 @@ measure() {
 }
 measure 20 sleep_millisecs=0 pages_to_scan=1000000 max_cpu_percentage=95; full=$pct
 measure 20 max_cpu_percentage=10; ten=$pct
-measure 30 cpu_governor=full sleep_millisecs=100 pages_to_scan=1000; idle=$pct
-measure 30 cpu_governor=quiet; quiet=$pct
+measure 60 cpu_governor=full sleep_millisecs=100 pages_to_scan=1000; idle=$pct
+measure 60 cpu_governor=quiet; quiet=$pct
 echo "uksmd's CPU use in hundredths of a percent of one CPU: ceiling 95 %: $full; ceiling 10 %: $ten; idle under full: $idle; idle under quiet: $quiet"
 # Tick-granular accounting (a tick is 0.05 % of 20 s): half a percent point of slack.
 [ $ten -le 1050 ] || fail "uksmd used $ten/100 % under a ceiling of 10 %"
