@@ -22,9 +22,12 @@
 #             the scanner running for 120 s; then they write the duplicates: seconds until
 #             95% of them are merged (uksm's static time is the yardstick).
 #  - scale:   4 processes x 64 MiB, 256 MiB and 1 GiB (256 MiB, 1 GiB, 4 GiB) of mixed
-#             memory (25% duplicates, 10% zero pages): seconds and scanner CPU of the second
-#             full pass, and the kernel's memory (Slab + VmallocUsed in /proc/meminfo)
-#             grown while the scanner ran, per tracked page; uksm told to visit every page
+#             memory (25% duplicates, 10% zero pages): seconds and scanner CPU of the first
+#             three full passes (which pass merges differs: at 4 x 64 MiB uksm's first
+#             took 6.9 s and its second 66.1 s, KSM's 91.3 s and 16.9 s), CPU per GiB of
+#             the third (nothing left to merge), and the kernel's memory (Slab + VmallocUsed in /proc/meminfo)
+#             grown over two passes, per tracked page (KASAN's quarantine of freed objects
+#             counts in Slab on the test kernels); uksm told to visit every page
 #             at full speed (every rung MAX/1, covers of 600 s: a pass is a pass over every
 #             page, which the ladder otherwise spreads out: lib.sh's load_all), KSM tuned.
 # Each run prints its figures; ratios against uksm follow each row, and a summary of the
@@ -153,18 +156,23 @@ scale() {
   workload 4 $5 25 100000 10
   m0=$(kmem_kb)
   eval "$2"
-  thread=$(pid_of "$4"); now; t0=$NOW
-  f=$(cat $6)
-  while [ "$(cat $6)" -le "$f" ] && now && [ $((NOW - t0)) -lt 180000 ]; do sleep 0.5; done
-  now; t1=$NOW; c1=$(ticks $thread); f=$(cat $6)
-  while [ "$(cat $6)" -le "$f" ] && now && [ $((NOW - t1)) -lt 180000 ]; do sleep 0.5; done
-  now; t2=$NOW; c2=$(ticks $thread); m1=$(kmem_kb)
+  thread=$(pid_of "$4"); now; t0=$NOW; c0=$(ticks $thread)
+  # pass: waits for the next full scan (at most 1800 s); T and C: its end's time and ticks.
+  pass() {
+    f=$(cat $6); now; ts=$NOW
+    while [ "$(cat $6)" -le "$f" ] && now && [ $((NOW - ts)) -lt 180000 ]; do sleep 0.5; done
+    now; T=$NOW; C=$(ticks $thread)
+  }
+  pass "$@"; t1=$T; c1=$C
+  pass "$@"; t2=$T; c2=$C; m1=$(kmem_kb)
+  pass "$@"; t3=$T; c3=$C
   eval "$3"
   end_workload
-  awk -v n="$1" -v mib=$((4 * $5)) -v p1=$((t1 - t0)) -v p2=$((t2 - t1)) -v c=$((c2 - c1)) \
-      -v dm=$((m1 - m0)) 'BEGIN {
-    printf "%s %d MiB: first pass %.1f s, second pass %.1f s, CPU %.2f s (%.2f s per GiB), kernel memory %+.1f MiB (%.1f bytes per page)\n",
-      n, mib, p1 / 100, p2 / 100, c / 100, c / 100 / (mib / 1024), dm / 1024, dm * 1024 / (mib * 256) }' |
+  awk -v n="$1" -v mib=$((4 * $5)) -v p1=$((t1 - t0)) -v p2=$((t2 - t1)) -v p3=$((t3 - t2)) \
+      -v c1=$((c1 - c0)) -v c2=$((c2 - c1)) -v c3=$((c3 - c2)) -v dm=$((m1 - m0)) 'BEGIN {
+    g = mib / 1024
+    printf "%s %d MiB: passes %.1f s, %.1f s, %.1f s; CPU %.2f s, %.2f s, %.2f s (third pass, nothing left to merge: %.2f s per GiB); kernel memory %+.1f MiB (%.1f bytes per page)\n",
+      n, mib, p1 / 100, p2 / 100, p3 / 100, c1 / 100, c2 / 100, c3 / 100, c3 / 100 / g, dm / 1024, dm * 1024 / (mib * 256) }' |
     tee -a /tmp/scale.txt
 }
 
