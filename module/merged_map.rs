@@ -54,7 +54,12 @@ impl MergedMap {
 
     /// Applies `f` to the chunk of `addr` if it exists, and frees the chunk if that emptied
     /// it; returns what `f` returned (`default` without a chunk).
-    fn update<R>(&mut self, addr: usize, default: R, f: impl FnOnce(&mut ChunkBits, usize) -> R) -> R {
+    fn update<R>(
+        &mut self,
+        addr: usize,
+        default: R,
+        f: impl FnOnce(&mut ChunkBits, usize) -> R,
+    ) -> R {
         let (chunk, page) = place(addr);
         let Some(c) = self.chunks.get_mut(&chunk) else {
             return default;
