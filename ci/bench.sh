@@ -5,6 +5,8 @@
 # name rows to run only those.
 #
 #   ci/bench.sh [ROW...]          KVER selects the kernel (default 6.12)
+#   UKSM_KERNEL=bench ci/bench.sh   the same on the kernel without debug options
+#                                   (ci/bench-kernel.config), as distributions build it
 #
 # The VM gets 8 GiB (the scale row maps 4 GiB), and 3 hours.
 set -euo pipefail

@@ -12,3 +12,11 @@ RUSTDOC=/usr/bin/rustdoc
 export PATH=/usr/lib/llvm-19/bin:$PATH
 KMAKE_ARGS=(LLVM=1 RUSTC="$RUSTC" HOSTRUSTC="$RUSTC" RUSTDOC="$RUSTDOC" BINDGEN="$BINDGEN")
 mkdir -p "$UKSM_CACHE"
+# UKSM_KERNEL=bench: the same kernel without the debug options (KASAN, lockdep, DEBUG_VM,
+# KFENCE, kmemleak; ci/bench-kernel.config), as distributions build it, for benchmarks.
+# It is built, cached and booted beside the test kernel: linux-<kver>-bench/ and so on.
+case ${UKSM_KERNEL:-test} in
+  test) KTAG=$KVER ;;
+  bench) KTAG=$KVER-bench ;;
+  *) echo "UKSM_KERNEL=$UKSM_KERNEL: test or bench" >&2; exit 2 ;;
+esac

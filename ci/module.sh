@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds uksm.ko out of tree against the hooked kernel of $KVER (ci/kernel.sh builds it).
-# Each kernel version builds from its own copy of the sources, $UKSM_CACHE/module-$KVER/,
+# Builds uksm.ko out of tree against the hooked kernel of $KVER (ci/kernel.sh builds it; UKSM_KERNEL selects test or bench).
+# Each kernel version builds from its own copy of the sources, $UKSM_CACHE/module-$KTAG/,
 # so builds and VM runs for different versions never share objects.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
-kdir=$UKSM_CACHE/linux-$KVER/tree
-bdir=$UKSM_CACHE/module-$KVER
+kdir=$UKSM_CACHE/linux-$KTAG/tree
+bdir=$UKSM_CACHE/module-$KTAG
 [ -f "$kdir/arch/x86/boot/bzImage" ] || { echo "module: no built kernel in $kdir; run ci/kernel.sh" >&2; exit 1; }
 mkdir -p "$bdir"
 # Sources only, copied when their content changed. make decides by time, so when the

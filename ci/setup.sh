@@ -12,6 +12,7 @@ packages=(
   linux-source-6.12
   debian-archive-keyring
   libnuma-dev libc6-dev gcc make
+  bash procps
 )
 
 missing=()
@@ -53,6 +54,18 @@ fetch_source() {
   [ -f "$TARBALL" ] || { echo "setup: $DEB_PACKAGE has no $TARBALL" >&2; exit 1; }
 }
 for vfile in "$UKSM_ROOT"/versions/*/source; do fetch_source "$vfile"; done
+
+# Debian's ksmtuned for t_ksmtuned: unpacked into the cache, not installed (it would run
+# as a service on this machine).
+if [ ! -f "$UKSM_CACHE/debs/ksmtuned/usr/sbin/ksmtuned" ]; then
+  echo "setup: downloading ksmtuned"
+  tmp=$(mktemp -d)
+  dl() { (cd "$tmp" && apt-get -qq -o APT::Sandbox::User=root download ksmtuned); }
+  dl || { apt-get update -qq && dl; }
+  rm -rf "$UKSM_CACHE/debs/ksmtuned"; mkdir -p "$UKSM_CACHE/debs"
+  dpkg-deb -x "$tmp"/ksmtuned_*.deb "$UKSM_CACHE/debs/ksmtuned"
+  rm -rf "$tmp"
+fi
 
 "$RUSTC" --version | grep -q '^rustc 1\.' || { echo "setup: $RUSTC is not usable" >&2; exit 1; }
 echo "setup: ok ($("$RUSTC" --version), bindgen $("$BINDGEN" --version | awk '{print $2}'), clang $(clang-19 --version | head -1 | awk '{print $4}'))"

@@ -13,10 +13,10 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 mode=${1:?usage: ci/vm.sh tests|demo|bench|run ...}; shift
-kc=$UKSM_CACHE/linux-$KVER
+kc=$UKSM_CACHE/linux-$KTAG
 kdir=$kc/tree
 release=$(cat "$kdir/include/config/kernel.release")
-vmdir=$UKSM_CACHE/vm-$KVER
+vmdir=$UKSM_CACHE/vm-$KTAG
 root=$vmdir/root
 log=$vmdir/serial.log
 timeout_s=${UKSM_VM_TIMEOUT:-5000}
@@ -26,13 +26,14 @@ exec 9> "$vmdir/lock"
 flock -n 9 || { echo "vm: another run is using $vmdir" >&2; exit 1; }
 rm -rf "$root"; mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,lib/modules,tests,extra}
 cp /bin/busybox "$root/bin/busybox"
-make -s -C "$UKSM_CACHE/module-$KVER" KDIR="$kdir" "${KMAKE_ARGS[@]}" modules_install \
+make -s -C "$UKSM_CACHE/module-$KTAG" KDIR="$kdir" "${KMAKE_ARGS[@]}" modules_install \
   INSTALL_MOD_PATH="$root" INSTALL_MOD_DIR=extra INSTALL_MOD_STRIP= DEPMOD=true >/dev/null
 cp "$kdir"/modules.order "$kdir"/modules.builtin "$kdir"/modules.builtin.modinfo "$root/lib/modules/$release/" 2>/dev/null || true
 depmod -b "$root" "$release"
 
 # Test programs are static: the initramfs has no libc.
 "$UKSM_ROOT/ci/vm-tests/build.sh" "$root/tests"
+"$UKSM_ROOT/ci/vm-tests/host-tools.sh" "$root"
 cp "$UKSM_ROOT"/ci/vm-tests/*.sh "$root/tests/"
 cp "$UKSM_ROOT/ci/vm-init.sh" "$root/init"
 chmod +x "$root/init" "$root"/tests/*.sh

@@ -5,7 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/../env.sh"
 out=${1:?usage: build.sh OUTDIR}
 src=$(dirname "$0")
-kc=$UKSM_CACHE/linux-$KVER
+kc=$UKSM_CACHE/linux-$KTAG
 mkdir -p "$out/ksm"
 cflags=(-static -O2 -Wall -Wextra -Werror -Wno-unused-parameter)
 gcc "${cflags[@]}" -pthread -o "$out/vma_churn" "$src/vma_churn.c"

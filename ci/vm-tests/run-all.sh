@@ -2,7 +2,7 @@
 # Runs every VM test (or those listed in /tests/selected) and prints one
 # "UKSM-TEST PASS|FAIL|SKIP name (seconds)" line per test.
 cd /tests
-tests="modinfo params sysfs_input sysfs_fuzz ksm_view merge_domain run_control governor ladder thrash hash_strength registry_accuracy scan zero_pages merge first_seen optout poison fork_shared thp max_sharing sparse torture latency uksmctl load_cycles ksm_selftests ksm_selftests_uksm"
+tests="modinfo params sysfs_input sysfs_fuzz ksm_view ksmtuned merge_domain run_control governor ladder thrash hash_strength registry_accuracy scan zero_pages merge first_seen optout poison fork_shared thp max_sharing sparse torture latency uksmctl load_cycles ksm_selftests ksm_selftests_uksm"
 selected=$(cat /tests/selected 2>/dev/null)
 [ -n "$selected" ] && tests=$selected
 for t in $tests; do
