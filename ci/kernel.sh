@@ -22,10 +22,9 @@ mkdir -p "$src" "$kc"
 start=$(date +%s)
 # The config fragment: versions/<kver>/config, for the benchmark kernel with the lines that
 # ci/bench-kernel.config sets replaced by its own.
-frag=$kc/config.fragment
-if [ "$KTAG" = "$KVER" ]; then
-  cp "$vdir/config" "$frag"
-else
+frag=$vdir/config
+if [ "$KTAG" != "$KVER" ]; then
+  frag=$kc/config.fragment
   bench=$UKSM_ROOT/ci/bench-kernel.config
   opts=$(sed -n 's/^\(CONFIG_[A-Z0-9_]*\)=.*/\1/p' "$bench" | paste -sd'|')
   { grep -vE "^($opts)=" "$vdir/config"; grep -v '^#' "$bench"; } > "$frag"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds uksm.ko out of tree against the hooked kernel of $KVER (ci/kernel.sh builds it; UKSM_KERNEL selects test or bench).
-# Each kernel version builds from its own copy of the sources, $UKSM_CACHE/module-$KTAG/,
-# so builds and VM runs for different versions never share objects.
+# Builds uksm.ko out of tree against the hooked kernel of $KVER (ci/kernel.sh builds it;
+# UKSM_KERNEL selects the test or the benchmark kernel). Each kernel builds from its own
+# copy of the sources, $UKSM_CACHE/module-$KTAG/, so builds and VM runs for different
+# kernels never share objects.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 kdir=$UKSM_CACHE/linux-$KTAG/tree
