@@ -48,6 +48,8 @@ pub(crate) struct VmaSlot {
     scan: VmaScan,
     /// The pages the module merged (lent to uksmd while it samples the VMA).
     merged: MergedMap,
+    /// The epoch in which the VMA's current pass was first sampled (`None`: not yet).
+    began: Option<u64>,
 }
 
 // SAFETY: a slot is only a handle; the VMA it points to is accessed only under the
@@ -63,7 +65,12 @@ pub(crate) struct Registry {
     /// Times a hook disagreed with the tree (a VMA linked twice, or released unknown).
     anomalies: u64,
     /// The scan epoch (`full_scans`): it ends when every VMA tracked when it began has
-    /// completed a pass (VMAs adopted during an epoch are not waited for).
+    /// been sampled all over within it, in a pass begun and completed in the epoch (VMAs
+    /// adopted during an epoch are not waited for). The unstable table lives for an
+    /// epoch, so any two identical pages of those VMAs meet in it: with a pass that began
+    /// in the epoch before counted instead, the pages a VMA sampled then and those its
+    /// partners sample now were never in one table (pairs of pages of two processes
+    /// stayed unmerged pass after pass).
     epoch: u64,
     /// VMAs the current epoch still waits for.
     unpassed: usize,
@@ -154,6 +161,7 @@ impl Registry {
                     vma,
                     scan: VmaScan::new(self.epoch),
                     merged: MergedMap::new(0),
+                    began: None,
                 },
             ))
             .is_some()
@@ -279,7 +287,7 @@ impl Registry {
 
     /// Writes back the ladder record and the merged pages of the VMA `vma` at `key`, if it
     /// is still tracked (else returns the map, to be dropped outside the lock); a
-    /// completed pass (`passed`) counts for the epoch.
+    /// completed pass (`passed`) counts for the epoch if it began in the epoch.
     pub(crate) fn store_scan(
         &mut self,
         key: usize,
@@ -300,9 +308,13 @@ impl Registry {
         self.on_rung[scan.rung] += 1;
         slot.scan = scan;
         slot.scan.passed = was;
-        if passed && was != epoch {
-            slot.scan.passed = epoch;
-            self.unpassed -= 1;
+        let began = *slot.began.get_or_insert(epoch);
+        if passed {
+            if was != epoch && began == epoch {
+                slot.scan.passed = epoch;
+                self.unpassed -= 1;
+            }
+            slot.began = None;
         }
         None
     }

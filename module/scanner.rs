@@ -20,12 +20,17 @@
 //! sampled at least once. After each cover the VMA is judged on what its samples merged:
 //! at least `abundant_threshold` percent moves it one rung up, less one rung down, and a
 //! completed pass sends it back to rung 0 (duplicates that appear there later are found
-//! there, at rung 0's pace). Memory where nothing is found thus costs rung 0's share.
+//! there, at rung 0's pace). Memory where nothing is found thus costs rung 0's share. A
+//! cover whose first samples already yield that much ([`ladder::climbs_early`]) moves its
+//! VMA up at once and goes on at the new rung's pace: a cover of rung 0 takes a second
+//! whatever it finds, and a duplicate-rich VMA would otherwise wait that long on each
+//! rung.
 //! A change of the settings draws new passes for every VMA.
 //!
 //! A pass over the whole registry (`full_scans`, an *epoch*) ends when every VMA tracked
-//! at its beginning has completed a pass; VMAs adopted meanwhile are waited for by the next
-//! epoch. Tests and users who want every page visited at full speed set every rung to
+//! at its beginning has completed a pass begun in it, so that each of their pages was
+//! sampled while the epoch's unstable table was there to pair it; VMAs adopted meanwhile
+//! are waited for by the next epoch. Tests and users who want every page visited at full speed set every rung to
 //! the ceiling (`cpu_ratios` `MAX/1 MAX/1 MAX/1 MAX/1`) and long covers (`eval_intervals`
 //! `600000 600000 600000 600000`), which make each cover a whole pass.
 //!
@@ -531,7 +536,8 @@ impl Scanner {
     }
 
     /// Samples windows of `target`'s current cover ([`VmaScan`]), using up `left` (one per
-    /// window). Returns true when the cover is done (or the VMA skipped for it).
+    /// window). Returns true when the cover is done (or the VMA skipped for it); false
+    /// also when the VMA climbed a rung in the middle of the cover.
     ///
     /// The mmap lock is taken for one window at a time, as KSM does for a page, and only
     /// tried: a busy process is skipped for this cover. Each time, the VMA is looked up
@@ -551,6 +557,7 @@ impl Scanner {
         // Whose the pages are, once per visit (not per sample: for `cgroup` it takes and
         // drops a reference on the memory cgroup).
         let domain = target.mm.domain(self.policy);
+        let mut climbed = false;
         let done = loop {
             // `run` leaves 1 or the module unloads: stop at once (a sysfs write of run and
             // unloading wait for this round).
@@ -639,6 +646,7 @@ impl Scanner {
                     }
                     scan.sampled(page.is_some(), merged.any() && !restoring);
                     scan.check_thrash(thresholds, sys::now_ms() as u64);
+                    climbed = scan.climb_early(thresholds);
                 }
             }
             sampled += 1;
@@ -646,6 +654,10 @@ impl Scanner {
             drop(guard);
             // SAFETY: no lock is held.
             unsafe { sys::uksm_cond_resched() };
+            // The VMA belongs to the next rung now: its cover goes on there.
+            if climbed {
+                break false;
+            }
         };
         self.round_pages += sampled;
         uksm.pages_scanned.fetch_add(hashed, Ordering::Relaxed);
@@ -708,7 +720,7 @@ impl Scanner {
         self.in_pass = true;
     }
 
-    /// Ends the epoch: every VMA tracked when it began has completed a pass.
+    /// Ends the epoch: every VMA tracked when it began has completed a pass begun in it.
     fn end_pass(&mut self, uksm: &Uksm, engine: &mut Engine) {
         // Pages still in per-CPU LRU batches carry a reference that makes merging refuse
         // them; release those once per pass, as KSM does.

@@ -104,6 +104,24 @@ pub fn yield_pct(visit: &Visit, thrash: u32) -> u64 {
     visit.merged.saturating_sub(visit.broken) * 100 / visit.sampled
 }
 
+/// Samples a cover must have taken, at least, before its VMA may climb in the middle of
+/// it ([`climbs_early`]).
+pub const EARLY_CLIMB_SAMPLES: u64 = 2 * MIN_COVER_SAMPLES;
+
+/// Whether a VMA in `rung` whose cover so far found `visit` climbs at once, before the
+/// cover ends: its yield over at least [`EARLY_CLIMB_SAMPLES`] samples is already
+/// abundant. A cover of a slow rung takes its cover time (a second on rung 0 of `full`)
+/// whatever it finds, so a VMA rich in duplicates would otherwise spend a cover time on
+/// each rung before its duplicates get the fast rungs' share; falling is judged at the
+/// end of a cover only (a poor start proves nothing about the rest of the cover).
+pub fn climbs_early(rung: usize, visit: &Visit, t: Thresholds) -> bool {
+    rung + 1 < RUNGS
+        && !visit.held
+        && !visit.pass_done
+        && visit.sampled >= EARLY_CLIMB_SAMPLES
+        && yield_pct(visit, t.thrash) >= u64::from(t.abundant)
+}
+
 /// The rung a VMA in `rung` moves to after `visit`.
 pub fn judge(rung: usize, visit: &Visit, t: Thresholds) -> usize {
     if visit.pass_done && t.thrash != 0 {
@@ -295,6 +313,22 @@ impl VmaScan {
         self.window += 1;
         self.visit.sampled += u64::from(found);
         self.visit.merged += u64::from(merged);
+    }
+
+    /// After a sample: climbs one rung at once if the cover so far yields enough
+    /// ([`climbs_early`]). The cover goes on where it stands, at the new rung's pace; its
+    /// samples so far have been judged, and the next judgement counts from here. Returns
+    /// whether the VMA climbed.
+    pub fn climb_early(&mut self, t: Thresholds) -> bool {
+        if !climbs_early(self.rung, &self.visit, t) {
+            return false;
+        }
+        self.rung += 1;
+        if self.visit.broken > 0 {
+            self.calm_since_ms = u64::MAX;
+        }
+        self.visit = Visit::default();
+        true
     }
 
     /// Ends a cover at `now_ms`: judges the VMA, moves it on the ladder and holds it if it
@@ -750,6 +784,44 @@ mod tests {
         assert_eq!(v.next_window(0), None);
     }
 
+    /// A cover that finds duplicates fast lets its VMA climb without waiting for the
+    /// cover's end; the cover goes on where it stood. A cover finding few does not, nor a
+    /// held VMA's, nor one on the top rung.
+    #[test]
+    fn rich_covers_climb_early() {
+        let t = Thresholds::default();
+        let mut v = VmaScan::new(0);
+        v.begin(64, 0, 3, 5);
+        for i in 0..EARLY_CLIMB_SAMPLES - 1 {
+            v.sampled(true, i % 2 == 0);
+            assert!(!v.climb_early(t), "climbed after {} samples", i + 1);
+        }
+        v.sampled(true, false);
+        assert!(v.climb_early(t));
+        assert_eq!(v.rung, 1);
+        assert_eq!(v.visit, Visit::default());
+        assert!(!v.cover_fresh());
+        assert_eq!(v.stride(), 64);
+        // One merge in twenty samples: 5 %, below abundant_threshold.
+        for i in 0..20 {
+            v.sampled(true, i == 0);
+            assert!(!v.climb_early(t));
+        }
+        assert_eq!(v.rung, 1);
+        let rich = Visit {
+            sampled: 32,
+            merged: 16,
+            ..Visit::default()
+        };
+        assert!(climbs_early(2, &rich, t));
+        assert!(!climbs_early(RUNGS - 1, &rich, t));
+        assert!(!climbs_early(0, &Visit { held: true, ..rich }, t));
+        // Merges that writes undo as fast as they are made are no yield.
+        assert!(!climbs_early(0, &Visit { broken: 16, ..rich }, t));
+        // A higher threshold asks for more.
+        assert!(!climbs_early(0, &rich, Thresholds { abundant: 60, ..t }));
+    }
+
     #[test]
     fn strides() {
         // 1 GiB in rung 0 of `full`: 400 pages per 100 ms batch, cover in 1 s: 4000
@@ -845,7 +917,9 @@ mod tests {
             let p = &PRESETS[preset];
             let mut run_ns = 0;
             let mut top_share = 1;
-            for rung in 0..RUNGS {
+            // Fastest rung first, as uksmd does: a VMA that climbs is sampled on its new
+            // rung from the next batch on.
+            for rung in (0..RUNGS).rev() {
                 let share = p.cpu_ratios[rung].share(p.max_cpu_percentage);
                 let quota = governor::quota(SLEEP_NS, share, self.cost.ns());
                 let pages: u64 = self
@@ -869,6 +943,7 @@ mod tests {
                     // part of one cover of the rung.
                     let samples = (quota * v.pages / pages).max(1);
                     let visit_len = (v.pages / stride).max(1);
+                    let mut taken = 0;
                     for _ in 0..samples {
                         if v.seen == v.pages {
                             v.seen = 0;
@@ -886,8 +961,14 @@ mod tests {
                         }
                         v.seen += 1;
                         v.visit.sampled += 1;
+                        taken += 1;
+                        if climbs_early(v.rung, &v.visit, t) {
+                            v.rung += 1;
+                            v.visit = Visit::default();
+                            break;
+                        }
                     }
-                    run_ns += samples * PAGE_NS;
+                    run_ns += taken * PAGE_NS;
                     if v.visit.sampled >= visit_len || v.visit.pass_done {
                         v.rung = judge(v.rung, &v.visit, t);
                         v.visit = Visit::default();
