@@ -30,9 +30,10 @@
 //! A pass over the whole registry (`full_scans`, an *epoch*) ends when every VMA tracked
 //! at its beginning has completed a pass begun in it, so that each of their pages was
 //! sampled while the epoch's unstable table was there to pair it; VMAs adopted meanwhile
-//! are waited for by the next epoch. Tests and users who want every page visited at full speed set every rung to
-//! the ceiling (`cpu_ratios` `MAX/1 MAX/1 MAX/1 MAX/1`) and long covers (`eval_intervals`
-//! `600000 600000 600000 600000`), which make each cover a whole pass.
+//! are waited for by the next epoch. Tests and users who want every page visited at full
+//! speed set every rung to the ceiling (`cpu_ratios` `MAX/1 MAX/1 MAX/1 MAX/1`) and long
+//! covers (`eval_intervals` `600000 600000 600000 600000`), which make each cover a whole
+//! pass.
 //!
 //! For each VMA the scanner takes a reference on the mm (under the registry lock, while the
 //! VMA is known to be alive) and drops the registry lock. Then, one window at a time, it
