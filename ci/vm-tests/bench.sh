@@ -55,12 +55,19 @@ KSM_TUNED="echo 1000 > $K/pages_to_scan; echo 20 > $K/sleep_millisecs; echo 1 > 
 KSM_OFF="echo 2 > $K/run"
 
 # workload ARGS...: starts dup_workload (opted in to KSM) in the background, waits until
-# it has filled its memory; $wl is its pid, $dups the duplicates it wrote.
+# it has filled its memory; $wl is its pid, $dups the duplicates it wrote, $WL_OUT its
+# output, in a file of its own. It waits for the "filled:" line to parse: reading it once
+# when "filled" first showed gave an empty $dups, a goal of 0 pages, twice in one row.
 workload() {
   anon; idle_anon=$ANON
-  DUP_WORKLOAD_PRCTL=1 dup_workload "$@" > /tmp/wl.out & wl=$!
-  while ! grep -q filled /tmp/wl.out; do sleep 0.2; done
-  dups=$(sed -n 's/^filled: [0-9]* pages, \([0-9]*\) duplicates.*/\1/p' /tmp/wl.out)
+  runs=$((runs + 1)); WL_OUT=/tmp/wl.$runs.out
+  DUP_WORKLOAD_PRCTL=1 dup_workload "$@" > $WL_OUT & wl=$!
+  dups=
+  while [ -z "$dups" ]; do
+    kill -0 $wl 2>/dev/null || { echo "bench: dup_workload $*: $(cat $WL_OUT)"; break; }
+    sleep 0.2
+    dups=$(sed -n 's/^filled: [0-9]* pages, \([0-9]*\) duplicates.*/\1/p' $WL_OUT)
+  done
   sleep 1
 }
 # end_workload: stops the workload and waits until its processes are gone and their memory
@@ -93,15 +100,16 @@ to95() {
       goal=$((dups * 4 * 95 / 100)) ;;
     zero)
       anon; idle_anon=$ANON
-      zero_bench 4 32 > /tmp/wl.out & wl=$!
-      while ! grep -q filled /tmp/wl.out; do sleep 0.2; done
+      runs=$((runs + 1)); WL_OUT=/tmp/wl.$runs.out
+      zero_bench 4 32 > $WL_OUT & wl=$!
+      while ! grep -q filled $WL_OUT; do sleep 0.2; done
       progress() { read -r z < $K/ksm_zero_pages; PROG=$((z - base)); }
       goal=$((4 * 32 * 256 * 95 / 100)) ;;
   esac
   if [ $5 = zero ]; then base=$(cat $K/ksm_zero_pages); else anon; base=$ANON; fi
   eval "$2"
   if [ $5 = late ]; then
-    while ! grep -q '^late:' /tmp/wl.out; do sleep 1; done
+    while ! grep -q '^late:' $WL_OUT; do sleep 1; done
     anon; base=$ANON
   fi
   thread=$(pid_of "$4"); c0=$(ticks $thread); now; t0=$NOW
@@ -141,7 +149,7 @@ dynamic() {
   c1=$(ticks $thread)
   eval "$3"
   wait $wl
-  grep -q 'contents intact' /tmp/wl.out || echo "$1: CONTENTS CHANGED: $(tail -n 2 /tmp/wl.out)"
+  grep -q 'contents intact' $WL_OUT || echo "$1: CONTENTS CHANGED: $(tail -n 2 $WL_OUT)"
   echo "$1 $((sum / n)) $((c1 - c0))" >> /tmp/dynamic.txt
   awk -v n="$1" -v s=$((sum / n)) -v c=$((c1 - c0)) 'BEGIN {
     printf "%s: %.1f MiB saved on average over 180 s, scanner CPU %.2f s, %.1f MiB per CPU s\n",
