@@ -57,7 +57,8 @@ KSM_OFF="echo 2 > $K/run"
 # workload ARGS...: starts dup_workload (opted in to KSM) in the background, waits until
 # it has filled its memory; $wl is its pid, $dups the duplicates it wrote, $WL_OUT its
 # output, in a file of its own. It waits for the "filled:" line to parse: reading it once
-# when "filled" first showed gave an empty $dups, a goal of 0 pages (static's third run, on both kernels).
+# when "filled" first showed gave an empty $dups, a goal of 0 pages (static's third run,
+# on both kernels).
 workload() {
   anon; idle_anon=$ANON
   runs=$((runs + 1)); WL_OUT=/tmp/wl.$runs.out
