@@ -19,7 +19,7 @@
 //! random order drawn anew for each pass. After a pass every present page has been
 //! sampled at least once. After each cover the VMA is judged on what its samples merged:
 //! at least `abundant_threshold` percent moves it one rung up, less one rung down, and a
-//! completed pass sends it back to rung 0 (duplicates that appear there later are found
+//! completed pass that ends on a poorer cover sends it back to rung 0 (duplicates that appear there later are found
 //! there, at rung 0's pace). Memory where nothing is found thus costs rung 0's share. A
 //! cover whose first samples already yield that much ([`ladder::climbs_early`]) moves its
 //! VMA up at once and goes on at the new rung's pace: a cover of rung 0 takes a second
