@@ -7,8 +7,10 @@
 //! `abundant_threshold` percent climbs one rung, one that yields less steps down one; a
 //! VMA whose writes broke more than `thrash_threshold` percent of what it merged yields
 //! nothing, whatever it merged. A VMA that has been sampled all over (a full pass) goes
-//! back to rung 0, so that memory whose duplicates are all merged costs rung 0's share
-//! only; it climbs again as soon as its samples find new duplicates.
+//! back to rung 0 unless the pass's last cover still yielded enough, so that memory whose
+//! duplicates are all merged costs rung 0's share only; it climbs again as soon as its
+//! samples find new duplicates. A cover that yields enough within its first
+//! [`EARLY_CLIMB_SAMPLES`] samples climbs at once ([`climbs_early`]).
 //!
 //! A thrashing VMA is also *held*: its pages are neither merged nor offered for merging
 //! for a while (its samples still look for merged pages being broken). The hold lasts
@@ -327,11 +329,16 @@ impl VmaScan {
             return false;
         }
         self.rung += 1;
+        self.note_breaks();
+        self.visit = Visit::default();
+        true
+    }
+
+    /// A visit that found merges broken ends the VMA's calm.
+    fn note_breaks(&mut self) {
         if self.visit.broken > 0 {
             self.calm_since_ms = u64::MAX;
         }
-        self.visit = Visit::default();
-        true
     }
 
     /// Ends a cover at `now_ms`: judges the VMA, moves it on the ladder and holds it if it
@@ -347,9 +354,7 @@ impl VmaScan {
         }
         self.visit.pass_done = pass_done;
         self.rung = judge(self.rung, &self.visit, t);
-        if self.visit.broken > 0 {
-            self.calm_since_ms = u64::MAX;
-        }
+        self.note_breaks();
         if self.visit.held {
             // Breaks seen while held are of merges made before: not judged again.
         } else if thrashing(&self.visit, t.thrash) {
