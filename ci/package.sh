@@ -8,14 +8,23 @@
 #                   /boot/config-$(uname -r)) with KSM, the hooks and Rust switched on,
 #                   built in its own tree, $UKSM_CACHE/pkg-$KVER/tree (a distribution
 #                   config takes hours on a small machine);
-#   --test-kernel   the test kernel ci/kernel.sh built (what the real-system test boots).
+#   --test-kernel   the kernel ci/kernel.sh built: the test kernel, or with
+#                   UKSM_KERNEL=bench the benchmark kernel (what the real-system test boots).
+# With it, for a kernel with Rust:
+#   linux-rust-headers-RELEASE  what building a Rust module needs beyond linux-headers
+#                          (whose scripts/package/install-extmod-build leaves Rust out):
+#                          the kernel's crates' metadata (rust/*.rmeta), its procedural
+#                          macros (rust/libmacros.so) and the sources of rust/, under
+#                          /usr/src/linux-headers-RELEASE/rust/.
 # Module, for that kernel:
 #   uksm-modules-RELEASE   uksm.ko in /lib/modules/RELEASE/updates/, depmod on install
 #                          and removal;
 #   uksm-dkms              the module's sources under /usr/src/uksm-VERSION with a
-#                          dkms.conf. DKMS can build it only where the kernel's headers
-#                          package carries the Rust build products and the rustc and
-#                          bindgen the kernel was built with are installed.
+#                          dkms.conf. DKMS builds it for a kernel whose linux-headers and
+#                          linux-rust-headers are installed, with the clang/LLVM and the
+#                          rustc the kernel was built with (Rust has no stable ABI:
+#                          dkms-make.sh checks both and says what is missing); the package
+#                          depends on this machine's versions of them.
 # OUTDIR defaults to $UKSM_CACHE/packages-$KVER; the packages' names are printed.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -37,7 +46,7 @@ out=$(cd "$out" && pwd)
 
 if [ $mode = test ]; then
   "$UKSM_ROOT/ci/kernel.sh"
-  kdir=$UKSM_CACHE/linux-$KVER/tree
+  kdir=$UKSM_CACHE/linux-$KTAG/tree
 else
   [ -f "$config" ] || { echo "package: no kernel config $config (give --config FILE)" >&2; exit 1; }
   . "$UKSM_ROOT/versions/$KVER/source"
@@ -69,7 +78,7 @@ rm -f "$kdir"/../linux-upstream_*
 # The module, built against that kernel.
 if [ $mode = test ]; then
   "$UKSM_ROOT/ci/module.sh"
-  ko=$UKSM_CACHE/module-$KVER/uksm.ko
+  ko=$UKSM_CACHE/module-$KTAG/uksm.ko
 else
   make -s -C "$kdir" "${KMAKE_ARGS[@]}" -j"$(nproc)" modules_prepare
   mdir=$UKSM_CACHE/pkg-$KVER/module
@@ -82,6 +91,31 @@ fi
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
+
+# linux-rust-headers-RELEASE
+kconf() { sed -n "s/^$1=//p" "$kdir/include/config/auto.conf" | tr -d '"'; }
+if [ "$(kconf CONFIG_RUST)" = y ]; then
+  r=$stage/rust-headers
+  rdir=$r/usr/src/linux-headers-$release/rust
+  mkdir -p "$r/DEBIAN" "$rdir"
+  cp "$kdir"/rust/*.rmeta "$kdir"/rust/libmacros.so "$rdir/"
+  (cd "$kdir" && find rust -name '*.rs' -print0 | tar -c --null -T - -f -) |
+    tar -x -C "$r/usr/src/linux-headers-$release"
+  cat > "$r/DEBIAN/control" <<EOC
+Package: linux-rust-headers-$release
+Version: $pkgversion
+Architecture: amd64
+Maintainer: uksm <uksm@localhost>
+Depends: linux-headers-$release
+Section: kernel
+Priority: optional
+Description: Rust build products of Linux $release, for Rust modules built out of tree
+ The metadata of the kernel's Rust crates, its procedural macros and the sources of its
+ rust/ directory, which linux-headers-$release leaves out. Modules built against them
+ must use the rustc the kernel was built with: $(kconf CONFIG_RUSTC_VERSION_TEXT).
+EOC
+  dpkg-deb --root-owner-group -Zxz --build "$r" "$out/linux-rust-headers-${release}_${pkgversion}_amd64.deb" >/dev/null
+fi
 
 # uksm-modules-RELEASE
 m=$stage/modules
@@ -114,29 +148,69 @@ mkdir -p "$d/DEBIAN" "$src"
 cp -a "$UKSM_ROOT/Kbuild" "$UKSM_ROOT/Makefile" "$UKSM_ROOT/module" "$src/"
 rm -rf "$src/module/logic/target"
 find "$src" \( -name '*.o' -o -name '*.ko' -o -name '*.mod*' -o -name '.*.cmd' \) -delete
-cat > "$src/dkms.conf" <<EOF
+cat > "$src/dkms-make.sh" <<'EOM'
+#!/bin/sh
+# DKMS's build of uksm.ko for the kernel whose headers are at $1: with the LLVM and the
+# rustc that kernel was built with, or a message that says what is missing.
+set -e
+kdir=$1
+conf=$kdir/include/config/auto.conf
+kconf() { sed -n "s/^$1=//p" "$conf" | tr -d '"'; }
+[ -f "$conf" ] || { echo "uksm: no kernel headers at $kdir (install linux-headers-*)" >&2; exit 1; }
+[ "$(kconf CONFIG_KSM_HOOKS)" = y ] ||
+  { echo "uksm: the kernel at $kdir has no CONFIG_KSM_HOOKS (it needs the hook patch)" >&2; exit 1; }
+[ -f "$kdir/rust/libkernel.rmeta" ] ||
+  { echo "uksm: no Rust build products in $kdir/rust (install linux-rust-headers-*)" >&2; exit 1; }
+major=$(($(kconf CONFIG_CLANG_VERSION) / 10000))
+llvm=/usr/lib/llvm-$major/bin
+[ -x "$llvm/clang" ] && [ -x "$llvm/ld.lld" ] ||
+  { echo "uksm: the kernel was built with clang $major: install clang-$major, lld-$major and llvm-$major" >&2; exit 1; }
+want=$(kconf CONFIG_RUSTC_VERSION_TEXT)
+have=$(rustc --version 2>/dev/null || echo "no rustc")
+[ "$have" = "$want" ] ||
+  { echo "uksm: the kernel was built with $want; the rustc here is: $have" >&2; exit 1; }
+exec make KDIR="$kdir" LLVM="$llvm/" RUSTC=rustc modules
+EOM
+chmod 755 "$src/dkms-make.sh"
+cat > "$src/dkms.conf" <<EOC
 PACKAGE_NAME="uksm"
 PACKAGE_VERSION="$pkgversion"
 BUILT_MODULE_NAME[0]="uksm"
 DEST_MODULE_LOCATION[0]="/updates"
-MAKE[0]="make KDIR=\${kernel_source_dir} LLVM=1 RUSTC=rustc modules"
+MAKE[0]="sh ./dkms-make.sh \${kernel_source_dir}"
 CLEAN="make KDIR=\${kernel_source_dir} clean"
 AUTOINSTALL="yes"
-EOF
+EOC
+llvm_major=$(($(kconf CONFIG_CLANG_VERSION) / 10000))
+rustc_pkg=$(dpkg -S "$(readlink -f "$RUSTC")" 2>/dev/null | cut -d: -f1 | head -1)
+depends="dkms, make, clang-$llvm_major, lld-$llvm_major, llvm-$llvm_major"
+[ -z "$rustc_pkg" ] ||
+  depends="$depends, $rustc_pkg (= $(dpkg-query -W -f='${Version}' "$rustc_pkg"))"
 cat > "$d/DEBIAN/control" <<EOF
 Package: uksm-dkms
 Version: $pkgversion
 Architecture: all
 Maintainer: uksm <uksm@localhost>
-Depends: dkms, clang, lld, llvm
+Depends: $depends
 Section: kernel
 Priority: optional
 Description: UKSM, same-page merging of all anonymous memory (DKMS source)
  The source of uksm.ko for DKMS. The kernel must carry the ksm_hooks patch
- (CONFIG_KSM_HOOKS) and its headers package the Rust build products; the rustc and
- bindgen the kernel was built with must be installed (Rust modules have no stable ABI).
+ (CONFIG_KSM_HOOKS), and its linux-headers and linux-rust-headers packages must be
+ installed, with the clang and rustc it was built with (Rust modules have no stable ABI).
 EOF
-printf '#!/bin/sh\nset -e\ndkms add -m uksm -v %s || true\ndkms autoinstall || true\n' "$pkgversion" > "$d/DEBIAN/postinst"
+cat > "$d/DEBIAN/postinst" <<EOF
+#!/bin/sh
+# Added, and built for every installed kernel with headers (dkms autoinstall builds for
+# the running kernel only); a kernel it cannot build for says why and is skipped.
+set -e
+dkms add -m uksm -v $pkgversion || true
+for build in /lib/modules/*/build; do
+  [ -d "\$build" ] || continue
+  k=\${build#/lib/modules/}; k=\${k%/build}
+  dkms install -m uksm -v $pkgversion -k "\$k" || echo "uksm-dkms: not built for \$k (see above)"
+done
+EOF
 printf '#!/bin/sh\nset -e\ndkms remove -m uksm -v %s --all || true\n' "$pkgversion" > "$d/DEBIAN/prerm"
 chmod 755 "$d/DEBIAN/postinst" "$d/DEBIAN/prerm"
 dpkg-deb --root-owner-group -Zxz --build "$d" "$out/uksm-dkms_${pkgversion}_all.deb" >/dev/null
