@@ -256,4 +256,7 @@ ratio() { awk -v n="$2" '$1 == "uksm" { u = $2; uc = $3 } $1 == n { k = $2; kc =
 [ -f /tmp/late.txt ] && [ -f /tmp/static.txt ] && awk 'FNR == 1 { f++ } $1 == "uksm" { t[f] = $2 }
   END { printf "late: uksm late / uksm static: %.2f (target <= 2)\n", t[1] ? t[2] / t[1] : 0 }' /tmp/static.txt /tmp/late.txt
 [ -f /tmp/scale.txt ] && sed 's/^/scale: /' /tmp/scale.txt
+# uksm's own statistics at each unload, in the order of the runs above.
+echo "uksm at unload:"
+dmesg | grep 'uksm: unloading:' | sed 's/^\[[ 0-9.]*\] //; s/ uptime_secs=.*cpu_governor=/ ... cpu_governor=/'
 echo "bench: done"
