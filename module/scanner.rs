@@ -52,8 +52,7 @@
 //! page really is all zeros. Hashes sample as many words as the adaptive strength says
 //! (`hash_strength`, [`Strength`]): uksmd counts the words partial hashing saves and the
 //! work it wastes (whole-content hashes and page comparisons after a partial hash matched
-//! different content) and, every few thousand pages, raises or lowers the strength, or
-//! probes below and above it for a better balance while few pages are being merged; on a
+//! different content) and, every few thousand pages, raises or lowers the strength; on a
 //! change it re-keys the stable tree ([`Stable::rekey`]) and starts the unstable table
 //! afresh.
 //!
@@ -179,8 +178,6 @@ struct Scanner {
     /// borrow the scanner shared).
     hashed_now: Cell<u64>,
     wasted_now: Cell<u64>,
-    /// `pages_merged` when the strength was last told.
-    merged_told: u64,
     /// A merge was refused since the per-CPU LRU batches were last drained, and when
     /// that was (ms).
     refused: Cell<bool>,
@@ -289,7 +286,6 @@ impl Scanner {
             zero_hash,
             hashed_now: Cell::new(0),
             wasted_now: Cell::new(0),
-            merged_told: 0,
             refused: Cell::new(false),
             drained_ms: 0,
             policy: domain::DEFAULT,
@@ -327,16 +323,11 @@ impl Scanner {
     fn adapt_strength(&mut self, uksm: &Uksm, engine: &mut Engine) {
         self.strength.hashed(self.hashed_now.take());
         self.strength.wasted(self.wasted_now.take());
-        let merged = uksm.pages_merged.load(Ordering::Relaxed);
-        self.strength.merged(merged.wrapping_sub(self.merged_told));
-        self.merged_told = merged;
         if !self.strength.round_done() {
             return;
         }
         let old = self.strength.get();
-        let changed = self.strength.end_round();
-        uksm.hash_probes.store(self.strength.probes(), Ordering::Relaxed);
-        let Some(new) = changed else {
+        let Some(new) = self.strength.end_round() else {
             return;
         };
         let order = &self.order;

@@ -121,8 +121,6 @@ pub(crate) struct Uksm {
     sleep_times: AtomicU64,
     /// The strength of the partial hash (`hash_strength`), set by uksmd.
     hash_strength: AtomicU64,
-    /// Probes of the hash strength begun (UKSM's `TRYDOWN`/`TRYUP`), set by uksmd.
-    hash_probes: AtomicU64,
     /// When the module was loaded, in milliseconds of the monotonic clock.
     loaded_at_ms: i64,
 }
@@ -149,7 +147,6 @@ impl Uksm {
             page_cost_ns: AtomicU64::new(logic::governor::PageCost::INITIAL_NS),
             sleep_times: AtomicU64::new(0),
             hash_strength: AtomicU64::new(crate::logic::hash::INITIAL as u64),
-            hash_probes: AtomicU64::new(0),
             loaded_at_ms: sys::now_ms(),
         })
     }
@@ -285,7 +282,7 @@ impl Uksm {
     fn log_stats(&self, when: &str) {
         let gov = settings::current();
         pr_info!(
-            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} rmap_repairs={} merges_broken={} merges_collapsed={} thrash_holds={} uptime_secs={} alloc_failures={} registry_anomalies={} cpu_governor={} max_cpu_percentage={} ema_per_page_time={} hash_strength={} hash_probes={} sleep_times={} rung_vmas={}\n",
+            "{}: run={} tracked_vmas={} tracked_pages={} full_scans={} pages_scanned={} pages_shared={} pages_sharing={} pages_unshared={} ksm_zero_pages={} rmap_repairs={} merges_broken={} merges_collapsed={} thrash_holds={} uptime_secs={} alloc_failures={} registry_anomalies={} cpu_governor={} max_cpu_percentage={} ema_per_page_time={} hash_strength={} sleep_times={} rung_vmas={}\n",
             when,
             tunables::get(Id::Run),
             self.tracked_vmas(),
@@ -308,7 +305,6 @@ impl Uksm {
             gov.max_cpu_percentage,
             self.page_cost_ns.load(Ordering::Relaxed),
             self.hash_strength.load(Ordering::Relaxed),
-            self.hash_probes.load(Ordering::Relaxed),
             self.sleep_times.load(Ordering::Relaxed),
             format_args!("{}", logic::governor::Rungs(&self.rung_vmas())),
         );
