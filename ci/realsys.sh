@@ -53,20 +53,19 @@ if [ ! -f "$base/.done" ]; then
   touch "$base/.done"
 fi
 # The toolchain uksm-dkms depends on, as `apt-get install` arguments.
-dkms_tools=$(dpkg-deb --field "$dkms" Depends | tr -d ' ' | tr ',' '\n' | sed 's/(=\(.*\))$/=\1/')
+dkms_tools=$(dpkg-deb --field "$dkms" Depends | tr -d ' ' | tr ',' '\n' | sed 's/(=\(.*\))$/=\1/' | tr '\n' ' ')
 dbase=$UKSM_CACHE/debian-bookworm-dkms
 if [ ! -f "$dbase/.done" ]; then
   rm -rf "$dbase"
   cp -a "$base" "$dbase"
-  rm -f "$dbase/.done"
   printf 'deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' \
     > "$dbase/etc/apt/sources.list"
   chroot "$dbase" apt-get -q update >/dev/null
   touch "$dbase/.done"
 fi
-# shellcheck disable=SC2046
+# shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive chroot "$dbase" apt-get install -y -q --no-install-recommends \
-  $(echo "$dkms_tools" | tr '\n' ' ') libelf1 >/dev/null || fail "apt-get install $(echo $dkms_tools)"
+  $dkms_tools libelf1 >/dev/null || fail "apt-get install $dkms_tools"
 chroot "$dbase" apt-get clean
 
 # new_root NAME BASE: a fresh copy of BASE at $work/NAME/root, with /proc mounted while
@@ -79,9 +78,9 @@ new_root() {
 }
 in_root() { mount -t proc proc "$root/proc"; local rc=0; chroot "$root" "$@" || rc=$?; umount "$root/proc"; return $rc; }
 
-# boot NAME PACKAGE MODULE_PATH: boots $work/NAME/root, which has the kernel and PACKAGE
-# installed, and checks modprobe, the modprobe.d options, modinfo (the module at
-# MODULE_PATH) and rmmod.
+# boot NAME PACKAGE MODULE_PATH [MIB]: boots $work/NAME/root, which has the kernel and
+# PACKAGE installed, in MIB of memory (default 3072), and checks modprobe, the modprobe.d
+# options, modinfo (the module at MODULE_PATH) and rmmod.
 boot() {
   echo "options uksm cpu_governor=low merge_domain=cgroup" > "$root/etc/modprobe.d/uksm.conf"
   cat > "$root/init" <<'EOI'
@@ -104,7 +103,7 @@ EOI
   (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/$1/initramfs.gz"
   log=$work/$1/serial.log
   echo "realsys: $1: booting $root/boot/vmlinuz-$release (the installed kernel), log in $log"
-  timeout 900 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${mem:-3072}" -nographic -no-reboot \
+  timeout 900 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "${4:-3072}" -nographic -no-reboot \
     -kernel "$root/boot/vmlinuz-$release" -initrd "$work/$1/initramfs.gz" \
     -append "console=ttyS0 loglevel=4 panic=-1 no5lvl rdinit=/init" > "$log" 2>&1 || true
   out=$(sed -n '/REALSYS-BEGIN/,/REALSYS-END/p' "$log" | tr -d '\r')
@@ -137,10 +136,10 @@ in_root dpkg -i "/tmp/$(basename "$image")" "/tmp/$(basename "$headers")" >/dev/
   fail "dkms: dpkg -i of the kernel and its headers"
 in_root dpkg -i "/tmp/$(basename "$dkms")" > "$work/dkms/without-rust-headers.log" 2>&1 ||
   fail "dkms: dpkg -i $(basename "$dkms")"
-grep -q "uksm: no Rust build products in .*(install linux-rust-headers-\*)" \
-  "$root/var/lib/dkms/uksm/"*/build/make.log ||
-  fail "dkms: the build without linux-rust-headers did not say what is missing (make.log: $(cat "$root/var/lib/dkms/uksm/"*/build/make.log))"
-echo "realsys: dkms: without linux-rust-headers: $(grep -h '^uksm:' "$root/var/lib/dkms/uksm/"*/build/make.log)"
+make_log=$(cat "$root/var/lib/dkms/uksm/"*/build/make.log)
+echo "$make_log" | grep -q "uksm: no Rust build products in .*(install linux-rust-headers-\*)" ||
+  fail "dkms: the build without linux-rust-headers did not say what is missing (make.log: $make_log)"
+echo "realsys: dkms: without linux-rust-headers: $(echo "$make_log" | grep '^uksm:')"
 in_root dpkg -i "/tmp/$(basename "$rheaders")" >/dev/null || fail "dkms: dpkg -i $(basename "$rheaders")"
 t0=$(date +%s)
 in_root dpkg-reconfigure uksm-dkms > "$work/dkms/install.log" 2>&1 ||
@@ -150,6 +149,5 @@ ko=/lib/modules/$release/updates/dkms/uksm.ko
 echo "realsys: dkms: built and installed $ko in $(($(date +%s) - t0)) s ($(in_root dkms status | tr '\n' ' '))"
 rm -f "$root"/tmp/*.deb
 # Booted as DKMS left it, compilers and headers included: a larger initramfs.
-mem=6144
-boot dkms uksm-dkms "$ko"
+boot dkms uksm-dkms "$ko" 6144
 echo "realsys: PASS ($release: binary and dkms)"
