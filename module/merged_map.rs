@@ -10,7 +10,10 @@
 //! kept. Both feed the VMA's judgement ([`crate::logic::ladder`]). A sample that finds a
 //! page of a large folio marks the merged pages of the folio's range *collapsed*
 //! ([`crate::logic::merged_bits`]): khugepaged (or `MADV_COLLAPSE`) copied them into a
-//! huge page, which is not the process writing, and merging them again is no new find.
+//! huge page, which is not the process writing, and merging them again is no new find. So
+//! does a merge step that meets a large folio as the partner of another VMA's page: the
+//! merge splits the folio, and the VMA's own samples would then find small pages where
+//! the bits are set, as if writes had replaced them.
 //!
 //! The bits live in chunks of 512 pages (2 MiB of address space, 128 bytes), one tree node
 //! each, allocated only where something was merged: a VMA with no merges costs nothing,

@@ -338,6 +338,22 @@ impl Registry {
         }
     }
 
+    /// Records that a large folio maps `start..end` of the VMA at `key` (not the one lent
+    /// to uksmd), if it is still tracked and its map is from the current unmerge count
+    /// `unmerges`: the merged pages there were copied into it. Returns how many were.
+    pub(crate) fn note_collapsed(
+        &mut self,
+        key: usize,
+        start: usize,
+        end: usize,
+        unmerges: u64,
+    ) -> u64 {
+        match self.slots.get_mut(&key) {
+            Some(slot) if slot.merged.unmerges == unmerges => slot.merged.collapse(start, end),
+            _ => 0,
+        }
+    }
+
     /// VMAs on `rung`.
     pub(crate) fn on_rung(&self, rung: usize) -> usize {
         self.on_rung[rung]

@@ -182,6 +182,11 @@ struct Scanner {
     /// that was (ms).
     refused: Cell<bool>,
     drained_ms: i64,
+    /// A merge of the page being sampled was refused.
+    refused_now: Cell<bool>,
+    /// Large folios (address ranges) that the merge steps of the page being sampled met
+    /// in the sampled VMA, whose merged map the scan holds meanwhile.
+    lent_collapses: Cell<[Option<(usize, usize)>; 2 * unstable::MAX_CANDIDATES]>,
     /// Whether the current pass has begun (the unstable table is set up for it).
     in_pass: bool,
     /// Pages hashed in this pass and in the last complete one (sizes the unstable table).
@@ -288,6 +293,8 @@ impl Scanner {
             wasted_now: Cell::new(0),
             refused: Cell::new(false),
             drained_ms: 0,
+            refused_now: Cell::new(false),
+            lent_collapses: Cell::new([None; 2 * unstable::MAX_CANDIDATES]),
             policy: domain::DEFAULT,
             in_pass: false,
             hashed: 0,
@@ -340,6 +347,12 @@ impl Scanner {
         uksm.hash_strength.store(new as u64, Ordering::Relaxed);
     }
 
+    /// A merge was refused for now (a page busy for a moment).
+    fn refuse(&self) {
+        self.refused.set(true);
+        self.refused_now.set(true);
+    }
+
     /// Both hashes of a merged page (write-protected: its content is final).
     fn content_hash(&self, page: &PageRef) -> ContentHash {
         let partial = self.hash(page);
@@ -367,7 +380,7 @@ impl Scanner {
                 uksm.pages_merged.fetch_add(1, Ordering::Relaxed);
                 return Merged::CURRENT;
             }
-            self.refused.set(true);
+            self.refuse();
             return Merged::default();
         }
         let loc = cur.loc();
@@ -429,7 +442,7 @@ impl Scanner {
                 vacant.get_or_insert(index);
                 continue;
             }
-            match self.pair(uksm, &mut engine.stable, other, cur) {
+            match self.pair(uksm, &mut engine.stable, engine.unmerges, other, cur) {
                 Pair::Merged => {
                     engine.unstable.merged(index);
                     uksm.pages_shared.fetch_add(1, Ordering::Relaxed);
@@ -459,12 +472,12 @@ impl Scanner {
                     vacant.get_or_insert(index);
                 }
                 Pair::OtherRefused => {
-                    self.refused.set(true);
+                    self.refuse();
                     vacant.get_or_insert(index);
                 }
                 Pair::Different => {}
                 Pair::NotNow => {
-                    self.refused.set(true);
+                    self.refuse();
                     return Candidates::Done(Merged::default());
                 }
             }
@@ -473,7 +486,14 @@ impl Scanner {
     }
 
     /// Tries to merge the page at `other` with the current page.
-    fn pair(&self, uksm: &Uksm, stable: &mut Stable, other: Loc, cur: &Current<'_>) -> Pair {
+    fn pair(
+        &self,
+        uksm: &Uksm,
+        stable: &mut Stable,
+        unmerges: u64,
+        other: Loc,
+        cur: &Current<'_>,
+    ) -> Pair {
         // The VMA must still be tracked (so alive, with its mm) under the same mm. The
         // reference is on the mm structure only: dropping it here, under the current mm's
         // mmap lock, must never be what tears an address space down.
@@ -507,6 +527,25 @@ impl Scanner {
         let Some(page) = vma.page_at(other.addr) else {
             return Pair::Gone;
         };
+        // A large folio there maps no merged page (see `scan_vma`): the pages the module
+        // merged in its range were copied into it. Merging splits it, and its pages must
+        // not look like merges broken by writes when they are sampled next.
+        if let Some((first, end)) = large_folio(&page, other.addr, &vma) {
+            if other.key == cur.key {
+                let mut lent = self.lent_collapses.get();
+                let range = Some((first, end));
+                if let Some(free) = lent.iter_mut().find(|r| r.is_none() || **r == range) {
+                    *free = range;
+                }
+                self.lent_collapses.set(lent);
+            } else {
+                let moved =
+                    uksm.registry
+                        .lock()
+                        .note_collapsed(other.key, first, end, unmerges);
+                uksm.merges_collapsed.fetch_add(moved, Ordering::Relaxed);
+            }
+        }
         if page.as_ptr() == cur.at.page.as_ptr() {
             // One page mapped twice (a fork not written since): nothing to gain.
             return Pair::Different;
@@ -594,14 +633,10 @@ impl Scanner {
                     // process writing, so it does not count for thrashing (holding the VMA
                     // for it would keep the huge page's duplicates unmerged); and merging
                     // such a page again restores a merge, it finds no new duplicate.
-                    if let Some(p) = &page {
-                        let (index, pages) = p.folio_span();
-                        if pages > 1 {
-                            let first = at.saturating_sub(index * PAGE_SIZE).max(start);
-                            let end = at.saturating_add((pages - index) * PAGE_SIZE);
-                            let moved = target.merged.collapse(first, end);
-                            uksm.merges_collapsed.fetch_add(moved, Ordering::Relaxed);
-                        }
+                    let folio = page.as_ref().and_then(|p| large_folio(p, at, &vma));
+                    if let Some((first, end)) = folio {
+                        let moved = target.merged.collapse(first, end);
+                        uksm.merges_collapsed.fetch_add(moved, Ordering::Relaxed);
                     }
                     let restoring = target.merged.take_collapsed(at);
                     // A page the module merged here: still merged (a KSM page, or the KSM
@@ -622,6 +657,7 @@ impl Scanner {
                             addr: at,
                         };
                         let merging = scan.may_merge(sys::now_ms() as u64);
+                        self.refused_now.set(false);
                         merged = self.scan_page(
                             uksm,
                             engine,
@@ -631,6 +667,15 @@ impl Scanner {
                             merging,
                         );
                         hashed += 1;
+                        // Large folios of this VMA that the merge steps met elsewhere in
+                        // it (and may have split).
+                        for (first, end) in self.lent_collapses.take().iter().flatten() {
+                            let moved = target.merged.collapse(*first, *end);
+                            uksm.merges_collapsed.fetch_add(moved, Ordering::Relaxed);
+                        }
+                        if self.refused_now.get() {
+                            scan.refused();
+                        }
                     }
                     if merged.current {
                         target.merged.set(at);
@@ -911,13 +956,31 @@ impl Scanner {
     }
 }
 
-/// The CPU share of the rungs that hold VMAs, together (at most the ceiling).
+/// The range of `vma` that the large folio of `page` (mapped at `addr`) spans, if the
+/// folio is large (a THP or an mTHP).
+fn large_folio(page: &PageRef, addr: usize, vma: &VmaRef<'_>) -> Option<(usize, usize)> {
+    let (index, pages) = page.folio_span();
+    if pages <= 1 {
+        return None;
+    }
+    let first = addr.saturating_sub(index * PAGE_SIZE).max(vma.start());
+    let end = addr.saturating_add((pages - index) * PAGE_SIZE).min(vma.end());
+    Some((first, end))
+}
+
+/// The CPU share of the rungs that hold VMAs, together (at most the ceiling); rung 0's
+/// while no VMA is tracked (the share a VMA starts with).
 fn active_share(uksm: &Uksm, gov: &Settings) -> u32 {
     let registry = uksm.registry.lock();
     let share: u32 = (0..RUNGS)
         .filter(|&rung| registry.on_rung(rung) > 0)
         .map(|rung| gov.cpu_ratios[rung].share(gov.max_cpu_percentage))
         .sum();
+    let share = if share == 0 {
+        gov.cpu_ratios[0].share(gov.max_cpu_percentage)
+    } else {
+        share
+    };
     share.min(gov.ceiling())
 }
 

@@ -23,12 +23,17 @@ measure() {
   for s in "$@"; do echo "${s#*=}" > "$U/${s%%=*}" || fail "write $s"; done
   sleep 5
   # The span is measured, not assumed: starting the readers takes time under TCG.
-  s0=$(get pages_scanned); u0=$(uptime_cs); c0=$(ticks $uksmd)
+  s0=$(get pages_scanned); r0=$(get sleep_times); u0=$(uptime_cs); c0=$(ticks $uksmd)
   sleep $secs
-  c1=$(ticks $uksmd); u1=$(uptime_cs); s1=$(get pages_scanned)
+  c1=$(ticks $uksmd); u1=$(uptime_cs); s1=$(get pages_scanned); r1=$(get sleep_times)
   pct=$(( (c1 - c0) * 10000 / (u1 - u0) ))
-  echo "$*: uksmd ran $((c1 - c0)) ticks in $((u1 - u0))/100 s ($pct/100 % of a CPU), sampled $((s1 - s0)) pages, ema_per_page_time $(get ema_per_page_time) ns, rung_vmas $(get rung_vmas)"
-  [ $s1 -gt $s0 ] || fail "$*: uksmd stopped sampling"
+  echo "$*: uksmd ran $((c1 - c0)) ticks in $((u1 - u0))/100 s ($pct/100 % of a CPU), $((r1 - r0)) rounds sampled $((s1 - s0)) pages, ema_per_page_time $(get ema_per_page_time) ns, rung_vmas $(get rung_vmas), full_scans $(get full_scans)"
+  if [ $s1 -le $s0 ]; then
+    echo "uksmd: state $(awk '{ print $3 }' /proc/$uksmd/stat), wchan $(cat /proc/$uksmd/wchan 2>/dev/null)"
+    cat /proc/$uksmd/stack 2>/dev/null
+    grep -E 'nr_switches|nr_voluntary' /proc/$uksmd/sched 2>/dev/null
+    fail "$*: uksmd stopped sampling"
+  fi
 }
 measure 20 sleep_millisecs=0 pages_to_scan=1000000 max_cpu_percentage=95; full=$pct
 measure 20 max_cpu_percentage=10; ten=$pct

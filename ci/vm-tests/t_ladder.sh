@@ -24,7 +24,7 @@ goal=$((dups * 4 * 95 / 100))
 top=$(anon_kb)
 climbed=0
 while [ $((top - $(anon_kb))) -lt $goal ]; do
-  [ $(( $(cut -d. -f1 /proc/uptime) - t0 )) -le 600 ] || fail "95 % of $dups duplicates not merged in 600 s ($((top - $(anon_kb))) kB of $goal freed; rung_vmas $(get rung_vmas))"
+  [ $(( $(cut -d. -f1 /proc/uptime) - t0 )) -le 600 ] || fail "95 % of $dups duplicates not merged in 600 s ($((top - $(anon_kb))) kB of $goal freed; rung_vmas $(get rung_vmas); pages_sharing $(get pages_sharing), merges_broken $(get merges_broken), merges_collapsed $(get merges_collapsed), thrash_holds $(get thrash_holds), full_scans $(get full_scans))"
   r=$(get rung_vmas)
   if [ $climbed = 0 ] && [ "${r#* }" != "0 0 0" ]; then
     climbed=1; echo "climbing: rung_vmas $r after $(( $(cut -d. -f1 /proc/uptime) - t0 )) s"

@@ -7,7 +7,9 @@
 //! `abundant_threshold` percent climbs one rung, one that yields less steps down one; a
 //! VMA whose writes broke more than `thrash_threshold` percent of what it merged yields
 //! nothing, whatever it merged. A VMA that has been sampled all over (a full pass) goes
-//! back to rung 0 unless the pass's last cover still yielded enough, so that memory whose
+//! back to rung 0 unless the pass's last cover still yielded enough or a merge was
+//! refused during the pass (it steps down one rung then, and the next pass tries the
+//! busy pages again), so that memory whose
 //! duplicates are all merged costs rung 0's share only; it climbs again as soon as its
 //! samples find new duplicates. A cover that yields enough within its first
 //! [`EARLY_CLIMB_SAMPLES`] samples climbs at once ([`climbs_early`]).
@@ -86,6 +88,9 @@ pub struct Visit {
     pub held: bool,
     /// The VMA has now been sampled all over since it entered its rung.
     pub pass_done: bool,
+    /// Some merge was refused during the pass so far (a page busy for a moment: a
+    /// reference from a per-CPU LRU batch, a huge page that could not be split now).
+    pub refused: bool,
 }
 
 /// Whether the merged pages writes broke (at least [`MIN_BROKEN`]) are more than `thrash`
@@ -127,11 +132,14 @@ pub fn climbs_early(rung: usize, visit: &Visit, t: Thresholds) -> bool {
 /// The rung a VMA in `rung` moves to after `visit`. A pass that ends on an abundant cover
 /// is no reason to go back to rung 0: the VMA still has duplicates to merge (merges
 /// refused during the pass, pages of huge pages split meanwhile: on 7.3 a quarter of a
-/// workload in huge pages waited three seconds on rung 0 after its pass).
+/// workload in huge pages waited three seconds on rung 0 after its pass). Nor is a pass
+/// that met refused merges: the VMA steps down one rung, and its next pass, faster than
+/// rung 0's, tries those pages again (a VMA whose pages stay busy reaches rung 0 a pass
+/// per rung later).
 pub fn judge(rung: usize, visit: &Visit, t: Thresholds) -> usize {
     if yield_pct(visit, t.thrash) >= u64::from(t.abundant) {
         (rung + 1).min(RUNGS - 1)
-    } else if visit.pass_done && t.thrash != 0 {
+    } else if visit.pass_done && t.thrash != 0 && !visit.refused {
         0
     } else {
         rung.saturating_sub(1)
@@ -169,6 +177,8 @@ pub struct VmaScan {
     window: u64,
     /// Settings generation the pass was drawn in; `u64::MAX`: no pass yet.
     generation: u64,
+    /// The rung the VMA was on when the pass was drawn.
+    drawn_rung: usize,
     /// What the samples found since the last judgement.
     pub visit: Visit,
     /// The epoch in which the VMA last completed a pass (or was adopted).
@@ -182,6 +192,8 @@ pub struct VmaScan {
     calm_since_ms: u64,
     /// Holds so far (wrapping).
     pub holds: u32,
+    /// A merge was refused during the current pass.
+    pass_refused: bool,
 }
 
 impl VmaScan {
@@ -193,6 +205,7 @@ impl VmaScan {
             cover: 0,
             window: 0,
             generation: u64::MAX,
+            drawn_rung: 0,
             visit: Visit {
                 sampled: 0,
                 merged: 0,
@@ -200,12 +213,14 @@ impl VmaScan {
                 kept: 0,
                 held: false,
                 pass_done: false,
+                refused: false,
             },
             passed: epoch,
             calm_since_ms: u64::MAX,
             hold_until_ms: 0,
             backoff_ms: 0,
             holds: 0,
+            pass_refused: false,
         }
     }
 
@@ -254,14 +269,19 @@ impl VmaScan {
     }
 
     /// Draws a new pass with `stride` when the current one is complete or belongs to
-    /// another `generation` of the settings. Between covers, a stride more than a factor of
-    /// two away from the pass's (the VMA changed rungs, or its rung's memory changed) also
-    /// draws a new pass, but only while less than half of the pass's covers are done: a
-    /// new pass samples from scratch, and redrawing passes again and again as the rungs'
-    /// strides move would leave pages unsampled for ever (a VMA whose passes were redrawn
-    /// at each of its moves kept 16 % of its duplicates unmerged and dropped to rung 0,
-    /// whose samples then found too few of them to climb again). The random words pick
-    /// the phase order.
+    /// another `generation` of the settings. Between covers, a VMA that changed rungs since
+    /// the pass was drawn also gets a new pass if `stride` is more than a factor of two
+    /// away from the pass's, but only while less than half of the pass's covers are done: a
+    /// new pass samples from scratch, and redrawing passes again and again would leave
+    /// pages unsampled for ever (a VMA whose passes were redrawn at each of its moves kept
+    /// 16 % of its duplicates unmerged and dropped to rung 0, whose samples then found too
+    /// few of them to climb again). A rung's stride that moves while the VMA stays (the
+    /// cost of a page is measured afresh every second, and under load it moves by factors
+    /// of two and more) redraws nothing: a pass takes as many samples whatever its stride,
+    /// the stride only sets how many a cover takes before the VMA is judged; redrawn at
+    /// such moves, a pass on rung 0 in its first half was started over again and again,
+    /// and 8 % of a VMA's duplicates waited more than 600 s. The random words pick the
+    /// phase order.
     ///
     /// A pass whose stride is less than a sixteenth of `stride` is drawn afresh even in
     /// the middle of a cover: drawn when the cost of a page was not known yet, or when the
@@ -272,8 +292,12 @@ impl VmaScan {
         let s = self.perm.len();
         let off = stride > s.saturating_mul(2) || stride.saturating_mul(2) < s;
         let early = self.cover.saturating_mul(2) < s;
+        let moved = self.rung != self.drawn_rung;
         let too_fine = stride > s.saturating_mul(16);
-        if self.generation != generation || (off && early && self.cover_fresh()) || too_fine {
+        if self.generation != generation
+            || (off && early && moved && self.cover_fresh())
+            || too_fine
+        {
             self.draw(stride, generation, r1, r2);
         }
     }
@@ -283,6 +307,8 @@ impl VmaScan {
         self.cover = 0;
         self.window = 0;
         self.generation = generation;
+        self.drawn_rung = self.rung;
+        self.pass_refused = false;
     }
 
     /// The stride of the current pass.
@@ -311,6 +337,11 @@ impl VmaScan {
     /// page where this cover samples: the cover goes on at the window of `page`.
     pub fn skip_to(&mut self, page: u64) {
         self.window = (page / self.perm.len()).max(self.window + 1);
+    }
+
+    /// A merge of the page just sampled was refused for now.
+    pub fn refused(&mut self) {
+        self.pass_refused = true;
     }
 
     /// One window sampled: whether it held a page, and whether that page was merged.
@@ -353,6 +384,10 @@ impl VmaScan {
             self.generation = u64::MAX;
         }
         self.visit.pass_done = pass_done;
+        self.visit.refused = self.pass_refused;
+        if pass_done {
+            self.pass_refused = false;
+        }
         self.rung = judge(self.rung, &self.visit, t);
         self.note_breaks();
         if self.visit.held {
@@ -477,6 +512,7 @@ mod tests {
             kept: 0,
             held: false,
             pass_done: false,
+            refused: false,
         };
         assert_eq!(judge(0, &rich, t), 1);
         assert_eq!(judge(3, &rich, t), 3);
@@ -511,6 +547,13 @@ mod tests {
         };
         assert_eq!(judge(3, &done, t), 0);
         assert_eq!(judge(2, &done, Thresholds { thrash: 0, ..t }), 1);
+        // A pass that met refused merges steps down one rung only.
+        let refused = Visit {
+            refused: true,
+            ..done
+        };
+        assert_eq!(judge(3, &refused, t), 2);
+        assert_eq!(judge(0, &refused, t), 0);
         let rich_end = Visit {
             pass_done: true,
             ..rich
@@ -680,7 +723,11 @@ mod tests {
         // After the pass, a new one is drawn, with the stride given then.
         v.begin(3, 1, 1, 1);
         assert_eq!(v.stride(), 3);
-        // Between covers, a rung stride more than twice the pass's draws a new pass.
+        // Between covers, a rung stride more than twice the pass's keeps the pass while the
+        // VMA stays on its rung, and draws a new one once it moved.
+        v.begin(7, 1, 2, 2);
+        assert_eq!(v.stride(), 3);
+        v.rung = 1;
         v.begin(7, 1, 2, 2);
         assert_eq!(v.stride(), 7);
         let drawn = v;
@@ -753,15 +800,50 @@ mod tests {
                 v.sampled(true, false);
             }
         }
-        // ... but one cover in, a stride off by more than two draws a new pass.
+        // ... but one cover in, a VMA that moved (here: climbed on a rich cover) gets a
+        // new pass for a stride off by more than two.
         let mut w = VmaScan::new(0);
         w.begin(4, 1, 1, 1);
         while w.next_window(40).is_some() {
-            w.sampled(true, false);
+            w.sampled(true, true);
         }
         assert!(!w.end_cover(t, 0));
+        assert_eq!(w.rung, 1);
         w.begin(12, 1, 5, 5);
         assert_eq!(w.stride(), 12);
+    }
+
+    /// The rung's stride moving by factors of two at every cover while the VMA stays on
+    /// its rung (the cost of a page measured under load) neither restarts the pass nor
+    /// leaves a page unsampled: the pass ends after its stride's covers, every page
+    /// sampled once.
+    #[test]
+    fn a_pass_survives_a_wandering_stride() {
+        extern crate std;
+        use std::vec;
+        let t = Thresholds::default();
+        let pages = 8192;
+        let mut v = VmaScan::new(0);
+        let strides = [273, 90, 700, 273, 40, 2_000];
+        let mut hits = vec![0u32; pages as usize];
+        let mut covers = 0u64;
+        loop {
+            v.begin(strides[(covers % 6) as usize], 1, covers, covers * 7 + 1);
+            assert_eq!(v.stride(), 273, "cover {covers}: the pass was redrawn");
+            while let Some((first, end)) = v.next_window(pages) {
+                if first < end {
+                    hits[first as usize] += 1;
+                }
+                v.sampled(first < end, false);
+            }
+            covers += 1;
+            if v.end_cover(t, 0) {
+                break;
+            }
+            assert_eq!(v.rung, 0);
+        }
+        assert_eq!(covers, 273);
+        assert!(hits.iter().all(|&h| h == 1));
     }
 
     #[test]
@@ -797,6 +879,29 @@ mod tests {
         assert_eq!(v.rung, 0);
         // Windows beyond the pages end the cover at once (an empty VMA).
         assert_eq!(v.next_window(0), None);
+    }
+
+    /// A pass that met a refused merge ends one rung down, not on rung 0; the pass after
+    /// it, without refusals, goes back to rung 0.
+    #[test]
+    fn a_pass_with_refusals_steps_down_one_rung() {
+        let t = Thresholds::default();
+        let mut v = VmaScan::new(0);
+        v.rung = 3;
+        v.begin(2, 1, 0, 0);
+        v.sampled(true, false);
+        v.refused();
+        assert!(!v.end_cover(t, 0));
+        assert_eq!(v.rung, 2);
+        v.sampled(true, false);
+        assert!(v.end_cover(t, 0));
+        assert_eq!(v.rung, 1, "the pass met a refusal in its first cover");
+        v.begin(2, 1, 0, 0);
+        for _ in 0..2 {
+            v.sampled(true, false);
+            v.end_cover(t, 0);
+        }
+        assert_eq!(v.rung, 0);
     }
 
     /// A cover that finds duplicates fast lets its VMA climb without waiting for the
