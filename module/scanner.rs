@@ -968,19 +968,13 @@ fn large_folio(page: &PageRef, addr: usize, vma: &VmaRef<'_>) -> Option<(usize, 
     Some((first, end))
 }
 
-/// The CPU share of the rungs that hold VMAs, together (at most the ceiling); rung 0's
-/// while no VMA is tracked (the share a VMA starts with).
+/// The CPU share of the rungs that hold VMAs, together (at most the ceiling).
 fn active_share(uksm: &Uksm, gov: &Settings) -> u32 {
     let registry = uksm.registry.lock();
     let share: u32 = (0..RUNGS)
         .filter(|&rung| registry.on_rung(rung) > 0)
         .map(|rung| gov.cpu_ratios[rung].share(gov.max_cpu_percentage))
         .sum();
-    let share = if share == 0 {
-        gov.cpu_ratios[0].share(gov.max_cpu_percentage)
-    } else {
-        share
-    };
     share.min(gov.ceiling())
 }
 

@@ -684,6 +684,20 @@ mod tests {
         assert_ne!(p.at(1), p.at(2));
     }
 
+    /// Samples one cover of a VMA whose `hits.len()` pages are all present, counting the
+    /// samples each page got.
+    fn sample_cover(v: &mut VmaScan, hits: &mut [u32]) {
+        let pages = hits.len() as u64;
+        while let Some((first, end)) = v.next_window(pages) {
+            assert!(first <= end && end <= pages);
+            // Every page present: the sample is `first`, if the window reaches it.
+            if first < end {
+                hits[first as usize] += 1;
+            }
+            v.sampled(first < end, false);
+        }
+    }
+
     #[test]
     fn a_pass_samples_every_page() {
         extern crate std;
@@ -698,14 +712,7 @@ mod tests {
         let mut covers = 0;
         loop {
             assert!(v.cover_fresh());
-            while let Some((first, end)) = v.next_window(pages) {
-                assert!(first <= end && end <= pages);
-                // Every page present: the sample is `first`, if the window reaches it.
-                if first < end {
-                    hits[first as usize] += 1;
-                }
-                v.sampled(first < end, false);
-            }
+            sample_cover(&mut v, &mut hits);
             covers += 1;
             if v.end_cover(t, 0) {
                 break;
@@ -830,12 +837,7 @@ mod tests {
         loop {
             v.begin(strides[(covers % 6) as usize], 1, covers, covers * 7 + 1);
             assert_eq!(v.stride(), 273, "cover {covers}: the pass was redrawn");
-            while let Some((first, end)) = v.next_window(pages) {
-                if first < end {
-                    hits[first as usize] += 1;
-                }
-                v.sampled(first < end, false);
-            }
+            sample_cover(&mut v, &mut hits);
             covers += 1;
             if v.end_cover(t, 0) {
                 break;
